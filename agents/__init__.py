@@ -1,0 +1,1 @@
+"""rlsuite's agents, one module each (installed as ``rlsuite.agents``); see ``base.Agent``."""

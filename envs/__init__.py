@@ -1,0 +1,1 @@
+"""rlsuite's environment families, one subpackage each (installed as ``rlsuite.envs``)."""

@@ -1,0 +1,135 @@
+"""The ``rlsuite`` command line: ``list``, ``train``, ``eval``, ``bench``.
+
+::
+
+    rlsuite list
+    rlsuite train configs/sor/tsallis_inf.yaml --set train.total_steps=2000 --seed 1
+    rlsuite eval runs/<run> --baseline best_fixed --baseline instance_optimal
+    rlsuite bench rlsuite/SOR-ShiftedLaplacian-v0 --num-envs 1,64,256
+
+Errors in configs, files and arguments are printed as one line naming what was wrong (exit
+status 2); ``--traceback`` shows the full Python traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from rlsuite.config import ConfigError
+
+
+def _parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--num-envs takes comma-separated ints like 1,64,1024, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"--num-envs needs positive ints, got {text!r}")
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rlsuite", description="rlsuite environments and agents")
+    parser.add_argument("--traceback", action="store_true", help="show full tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="every environment id and agent, one line each")
+
+    train = sub.add_parser("train", help="train an agent from a YAML config")
+    train.add_argument("config", nargs="?", help="YAML experiment config (not needed with --resume)")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config value, e.g. --set agent.params.num_bins=20")
+    train.add_argument("--seed", type=int, help="train.seed")
+    train.add_argument("--device", help="train.device: cpu, cuda, cuda:1, ...")
+    train.add_argument("--run-dir", help="where to write the run (default runs/<name>-<agent>-<time>)")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    ev = sub.add_parser("eval", help="evaluate a run or checkpoint on held-out seeds")
+    ev.add_argument("target", help="run directory or checkpoint file")
+    ev.add_argument("--episodes", type=int, help="number of episodes (one per seed)")
+    ev.add_argument("--seeds", help="held-out seed range A:B (default: the config's eval.seeds)")
+    ev.add_argument("--baseline", dest="baselines", action="append", help="a baseline to run on the same seeds (repeatable)")
+    ev.add_argument("--device", default="cpu")
+    ev.add_argument("--json", dest="json_out", help="also write the results as JSON here")
+
+    bench = sub.add_parser("bench", help="native batched env vs SyncVectorEnv, steps/s ratio")
+    bench.add_argument("env_id")
+    bench.add_argument("--num-envs", type=_parse_sizes, default=[1, 64, 1024])
+    bench.add_argument("--device", default="cpu")
+    bench.add_argument("--min-seconds", type=float, default=2.0, help="time per measurement")
+    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="env kwargs, e.g. --set n=16")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ConfigError, ValueError, TypeError, ImportError, FileNotFoundError) as err:
+        if args.traceback:
+            raise
+        print(f"rlsuite {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        from rlsuite.registry import AGENTS, ENVS
+
+        print("environments:")
+        for entry in ENVS.values():
+            print(f"  {entry.id:45s} {entry.summary}")
+        print("agents:")
+        for agent in AGENTS.values():
+            extra = f" [needs rlsuite[{agent.extra}]]" if agent.extra else ""
+            print(f"  {agent.name:45s} {agent.summary}{extra}")
+        return 0
+
+    if args.command == "train":
+        from rlsuite.config import load_config
+        from rlsuite.training import train
+
+        if args.resume:
+            if args.config or args.overrides or args.seed is not None or args.device:
+                raise ConfigError("--resume continues a run with its own config; drop CONFIG, --set, --seed and --device")
+            run = train(None, resume=args.resume, progress=not args.no_progress)  # type: ignore[arg-type]
+        else:
+            if not args.config:
+                raise ConfigError("rlsuite train needs a CONFIG.yaml (or --resume RUN_DIR)")
+            overrides = list(args.overrides)
+            if args.seed is not None:
+                overrides.append(f"train.seed={args.seed}")
+            if args.device:
+                overrides.append(f"train.device={args.device}")
+            config = load_config(args.config, overrides)
+            run = train(config, args.run_dir, progress=not args.no_progress)
+        print(f"run directory: {run.path}")
+        return 0
+
+    if args.command == "eval":
+        from rlsuite.evaluation import evaluate, print_table, write_json
+
+        rows = evaluate(args.target, episodes=args.episodes, seeds=args.seeds, baselines=args.baselines, device=args.device)
+        print_table(rows, title=f"evaluation of {args.target}")
+        if args.json_out:
+            write_json(rows, args.json_out)
+        return 0
+
+    if args.command == "bench":
+        from rlsuite.bench import benchmark_env
+        from rlsuite.config import apply_overrides
+
+        kwargs = apply_overrides({}, args.overrides)
+        result = benchmark_env(args.env_id, args.num_envs, device=args.device, min_seconds=args.min_seconds, env_kwargs=kwargs)
+        print(json.dumps(result, indent=2))
+        return 0
+    raise AssertionError(args.command)  # pragma: no cover - argparse restricts commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""``rlsuite eval``: a trained agent and the env's baselines on held-out seeds.
+
+Each seed is one episode; the agent acts deterministically. The agent and every baseline
+play the *same* episodes (same seeds, so the same instances), and each row of the report gives
+the mean episode return with a 95% Student-t confidence interval over episodes. Seeds that the
+training run used are refused, so a reported number is never measured on training data.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.stats
+import torch
+
+from rlsuite.config import ConfigError, EnvConfig, parse_seed_range
+from rlsuite.registry import ENVS, get_agent_class
+from rlsuite.runs import RunDir, load_checkpoint
+from rlsuite.training import make_env
+from rlsuite.vector import BatchedVectorEnv
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One policy's result over the evaluation episodes."""
+
+    policy: str
+    episodes: int
+    mean_return: float
+    ci95_low: float
+    ci95_high: float
+    mean_episode_length: float
+
+
+def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval of the mean (a single value has a zero-width one)."""
+    values = np.asarray(values, dtype=np.float64)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, mean, mean
+    half = float(scipy.stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    return mean, mean - half, mean + half
+
+
+def run_agent_episodes(agent: Any, env: BatchedVectorEnv, seeds: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """One episode per seed, all in one batch; returns (episode returns, episode lengths)."""
+    obs, _ = env.reset(seed=list(seeds))
+    returns = torch.zeros(env.num_envs, dtype=torch.float64, device=env.device)
+    lengths = torch.zeros(env.num_envs, dtype=torch.int64, device=env.device)
+    running = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
+    while bool(running.any()):
+        actions = agent.predict(obs, deterministic=True)
+        obs, reward, terminated, truncated, _ = env.step(actions)
+        returns += torch.where(running, reward.to(torch.float64), 0.0)
+        lengths += running.long()
+        running = running & ~(terminated | truncated)
+    return returns.cpu().numpy(), lengths.cpu().numpy()
+
+
+def resolve_checkpoint(target: str | Path) -> tuple[Path, RunDir | None]:
+    """A run directory's latest checkpoint, or the checkpoint file itself."""
+    path = Path(target)
+    if path.is_dir():
+        run = RunDir.open(path)
+        checkpoint = run.latest_checkpoint()
+        if checkpoint is None:
+            raise ValueError(f"run directory {str(path)!r} has no checkpoint yet")
+        return checkpoint, run
+    if not path.exists():
+        raise ValueError(f"{str(path)!r} is neither a run directory nor a checkpoint file")
+    return path, None
+
+
+def evaluate(
+    target: str | Path,
+    *,
+    episodes: int | None = None,
+    seeds: str | None = None,
+    baselines: Sequence[str] | None = None,
+    device: str = "cpu",
+) -> list[EvalRow]:
+    """Evaluate the checkpoint at ``target`` (a run dir or a file) and the named baselines."""
+    checkpoint, run = resolve_checkpoint(target)
+    tensors, meta = load_checkpoint(checkpoint)
+    experiment = meta.get("experiment") or {}
+    env_id = meta.get("env_id")
+    if env_id not in ENVS:
+        raise ValueError(f"{checkpoint} was trained on {env_id!r}, which this rlsuite does not know")
+    env_kwargs = dict(experiment.get("env", {}).get("kwargs", meta.get("env_kwargs", {})))
+    env_kwargs.pop("device", None)
+    eval_cfg = experiment.get("eval", {})
+    seed_range = parse_seed_range(seeds or eval_cfg.get("seeds", "1000:1010"))
+    n = episodes if episodes is not None else eval_cfg.get("episodes", len(seed_range))
+    if not isinstance(n, int) or n < 1:
+        raise ConfigError(f"--episodes must be a positive int, got {n!r}")
+    if n > len(seed_range):
+        raise ConfigError(f"--episodes {n} needs at least {n} seeds, --seeds gives {len(seed_range)}")
+    eval_seeds = list(seed_range)[:n]
+    train_meta = run.meta if run is not None else {}
+    low, high = train_meta.get("training_seeds", [meta.get("seed", 0), meta.get("seed", 0) + 1])
+    overlap = sorted(set(eval_seeds) & set(range(low, high)))
+    if overlap:
+        raise ConfigError(f"evaluation seeds {overlap} were used in training (seeds {low}:{high}); choose others with --seeds A:B")
+    baselines = list(baselines if baselines is not None else eval_cfg.get("baselines", []))
+
+    env_cfg = EnvConfig(id=env_id, kwargs=env_kwargs)
+
+    def make(num_envs: int) -> BatchedVectorEnv:
+        return make_env(env_cfg, num_envs=num_envs, device=device)
+
+    agent_cls = get_agent_class(meta["agent"])
+    env = make(len(eval_seeds))
+    agent = agent_cls(env, meta.get("config") or {}, seed=int(meta.get("seed", 0)))
+    agent.restore(tensors)
+    returns, lengths = run_agent_episodes(agent, env, eval_seeds)
+    rows = [_row(meta["agent"], returns, lengths)]
+    if baselines:
+        module_name = ENVS[env_id].baselines
+        if module_name is None:
+            raise ConfigError(f"{env_id} has no baselines")
+        module = importlib.import_module(module_name)
+        for name in baselines:
+            base_returns = module.episode_returns(name, make, eval_seeds)
+            rows.append(_row(name, base_returns, lengths))
+    return rows
+
+
+def _row(policy: str, returns: np.ndarray, lengths: np.ndarray) -> EvalRow:
+    mean, low, high = confidence_interval(returns)
+    return EvalRow(policy, len(returns), mean, low, high, float(np.mean(lengths)))
+
+
+def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
+    """A rich table: mean return, 95% CI and the mean reward per step."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("policy", "episodes", "mean return", "95% CI", "mean reward/step"):
+        table.add_column(column, justify="left" if column == "policy" else "right")
+    for r in rows:
+        table.add_row(
+            r.policy, str(r.episodes), f"{r.mean_return:.4g}", f"[{r.ci95_low:.4g}, {r.ci95_high:.4g}]",
+            f"{r.mean_return / r.mean_episode_length:.4g}",
+        )
+    Console().print(table)
+
+
+def write_json(rows: Sequence[EvalRow], path: str | Path) -> None:
+    Path(path).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")

@@ -1,0 +1,135 @@
+"""The one table of environment ids and agent names.
+
+Environments are registered with gymnasium on ``import rlsuite``; each id has an
+``entry_point`` (the single ``gymnasium.Env``) and a ``vector_entry_point`` (the native batched
+``VectorEnv``). Agents are looked up by the name a config's ``agent.name`` gives.
+Both tables import nothing heavy: classes are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    """One registered environment id."""
+
+    id: str
+    entry_point: str
+    vector_entry_point: str
+    summary: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    baselines: str | None = None  # module with episode_returns(name, make_env, seeds)
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    """One agent name usable as ``agent.name`` in a config."""
+
+    name: str
+    target: str  # "module:Class"
+    summary: str
+    extra: str | None = None  # the pip extra it needs, if any
+
+    def load(self) -> type:
+        """Import and return the agent class (a clear error names the missing extra)."""
+        return _load_object(self.target, self.extra, what=f"agent {self.name!r}")
+
+
+_SOR = "rlsuite.envs.sor"
+ENVS: dict[str, EnvEntry] = {
+    e.id: e
+    for e in [
+        EnvEntry(
+            "rlsuite/SOR-ShiftedLaplacian-v0",
+            f"{_SOR}.env:SORShiftedLaplacianEnv",
+            f"{_SOR}.vector:SORShiftedLaplacianVectorEnv",
+            "choose SOR's ω for a sequence of shifted Laplacians A+cI, c=-0.15+0.6·Beta (Learning to Relax)",
+            baselines=f"{_SOR}.baselines",
+        ),
+        EnvEntry(
+            "rlsuite/SOR-ShiftedLaplacianContinuous-v0",
+            f"{_SOR}.env:SORShiftedLaplacianEnv",
+            f"{_SOR}.vector:SORShiftedLaplacianVectorEnv",
+            "as SOR-ShiftedLaplacian-v0 with a continuous ω ∈ [1, 1.99] (Box action)",
+            {"action_type": "continuous"},
+            f"{_SOR}.baselines",
+        ),
+        EnvEntry(
+            "rlsuite/SOR-Heat2D-v0",
+            f"{_SOR}.env:SORHeat2DEnv",
+            f"{_SOR}.vector:SORHeat2DVectorEnv",
+            "choose SOR's ω for each Crank–Nicolson step of a 2-D heat equation, warm-started",
+            baselines=f"{_SOR}.baselines",
+        ),
+        EnvEntry(
+            "rlsuite/SOR-SparseSequence-v0",
+            f"{_SOR}.env:SORSparseSequenceEnv",
+            f"{_SOR}.vector:SORSparseSequenceVectorEnv",
+            "choose SOR's ω for a user sequence of sparse SPD systems (Matrix Market or SciPy CSR)",
+            baselines=f"{_SOR}.baselines",
+        ),
+    ]
+}
+
+AGENTS: dict[str, AgentEntry] = {
+    a.name: a
+    for a in [
+        AgentEntry(
+            "tsallis_inf",
+            "rlsuite.agents.tsallis_inf:TsallisINF",
+            "Tsallis-INF bandit over a discrete action grid (Zimmert & Seldin 2021; Khodak et al. 2024)",
+        ),
+        AgentEntry(
+            "tsallis_inf_cb",
+            "rlsuite.agents.tsallis_inf:TsallisINFContextBins",
+            "Tsallis-INF with one learner per bin of the scalar context (Khodak et al. 2024)",
+        ),
+        AgentEntry(
+            "chebcb",
+            "rlsuite.agents.chebcb:ChebCB",
+            "contextual bandit: Chebyshev-feature regression per arm + inverse-gap weighting",
+        ),
+        AgentEntry("sb3.PPO", "rlsuite.integrations.sb3:SB3PPO", "Stable-Baselines3 PPO", "sb3"),
+        AgentEntry("sb3.DQN", "rlsuite.integrations.sb3:SB3DQN", "Stable-Baselines3 DQN", "sb3"),
+        AgentEntry("sb3.SAC", "rlsuite.integrations.sb3:SB3SAC", "Stable-Baselines3 SAC", "sb3"),
+    ]
+}
+
+
+def register_envs() -> None:
+    """Register every id in :data:`ENVS` with gymnasium (idempotent)."""
+    for entry in ENVS.values():
+        if entry.id in gym.registry:
+            continue
+        gym.register(
+            id=entry.id,
+            entry_point=entry.entry_point,
+            vector_entry_point=entry.vector_entry_point,
+            kwargs=dict(entry.kwargs),
+        )
+
+
+def get_agent_class(name: str) -> type:
+    """The agent class registered under ``name``; unknown names list the known ones."""
+    if name not in AGENTS:
+        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
+    return AGENTS[name].load()
+
+
+def _load_object(target: str, extra: str | None, *, what: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if extra is None or (err.name or "").startswith("rlsuite"):
+            raise
+        raise ImportError(
+            f"{what} needs the optional dependency {err.name!r}: pip install 'rlsuite[{extra}]'"
+        ) from err
+    return getattr(module, attr)

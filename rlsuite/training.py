@@ -1,0 +1,164 @@
+"""The training entry point behind ``rlsuite train``: config in, run directory out.
+
+A run directory (see :class:`rlsuite.runs.RunDir`) receives the resolved config, metrics every
+``train.log_every`` env steps and a checkpoint every ``train.checkpoint_every`` env steps. A
+checkpoint holds the agent's state *and* the environment's (its seeds, episode numbers and
+position in the sequence), so ``rlsuite train --resume RUN_DIR`` continues a killed run where
+its last checkpoint left it; for rlsuite's own agents the resumed run ends bit-identical to an
+uninterrupted one (``tests/core/test_training.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import torch
+
+from rlsuite import __version__
+from rlsuite.agents.base import Agent
+from rlsuite.config import ConfigError, EnvConfig, ExperimentConfig, build_dataclass, config_to_dict
+from rlsuite.registry import ENVS, get_agent_class
+from rlsuite.runs import RunDir, load_checkpoint
+from rlsuite.vector import BatchedVectorEnv
+
+ENV_PREFIX = "env/"
+
+
+def make_env(env: EnvConfig, *, num_envs: int | None = None, device: str = "cpu") -> BatchedVectorEnv:
+    """The native batched env a config describes (``num_envs`` overrides the config's)."""
+    if env.id not in ENVS:
+        raise ConfigError(f"env.id: unknown environment {env.id!r}; known: {', '.join(sorted(ENVS))}")
+    try:
+        vec = gym.make_vec(
+            env.id, num_envs=num_envs or env.num_envs, vectorization_mode="vector_entry_point",
+            device=device, **env.kwargs,
+        )
+    except TypeError as err:
+        raise ConfigError(f"env.kwargs for {env.id}: {err}") from err
+    if not isinstance(vec, BatchedVectorEnv):  # pragma: no cover - all rlsuite ids are native
+        raise ConfigError(f"{env.id} has no native batched env")
+    return vec
+
+
+def env_state_tensors(env: BatchedVectorEnv) -> dict[str, torch.Tensor]:
+    """The env's state under the ``env/`` prefix, stored beside the agent's in a checkpoint."""
+    return {ENV_PREFIX + k: v for k, v in env.state_dict().items()}
+
+
+def build(config: ExperimentConfig) -> tuple[BatchedVectorEnv, Agent]:
+    """Env and agent for a config (fails before any work on a bad agent name or param)."""
+    agent_cls = get_agent_class(config.agent.name)
+    params = build_dataclass(agent_cls.Config, config.agent.params, where="agent.params")
+    env = make_env(config.env, device=config.train.device)
+    return env, agent_cls(env, params, seed=config.train.seed)
+
+
+def train(
+    config: ExperimentConfig,
+    run_dir: str | Path | None = None,
+    *,
+    resume: str | Path | None = None,
+    progress: bool = True,
+) -> RunDir:
+    """Train the agent a config names and return the run directory.
+
+    With ``resume=RUN_DIR`` the config is the run's own (``config`` is ignored) and training
+    continues from the run's latest checkpoint.
+    """
+    if resume is not None:
+        run = RunDir.open(resume)
+        config = build_dataclass(ExperimentConfig, run.config)
+    else:
+        name = config.name or config.env.id.split("/")[-1].lower()
+        path = Path(run_dir) if run_dir else Path("runs") / f"{name}-{config.agent.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        meta = {
+            "rlsuite_version": __version__,
+            "env_id": config.env.id,
+            "agent": config.agent.name,
+            "training_seeds": [config.train.seed, config.train.seed + config.env.num_envs],
+        }
+        env_agent = build(config)  # validate everything before creating the directory
+        run = RunDir.create(path, config_to_dict(config), meta)
+    env, agent = build(config) if resume is not None else env_agent
+    if resume is not None:
+        checkpoint = run.latest_checkpoint()
+        if checkpoint is not None:
+            tensors = load_checkpoint(checkpoint)[0]
+            agent.restore(tensors)
+            env.load_state_dict({k[len(ENV_PREFIX):]: v for k, v in tensors.items() if k.startswith(ENV_PREFIX)})
+        run.truncate_metrics(agent.num_timesteps)
+    _learn(agent, env, run, config, progress)
+    return run
+
+
+def _learn(agent: Agent, env: BatchedVectorEnv, run: RunDir, config: ExperimentConfig, progress: bool) -> None:
+    train_cfg = config.train
+    remaining = train_cfg.total_steps - agent.num_timesteps
+    sums: dict[str, float] = {}
+    count = 0
+    last_log = agent.num_timesteps
+    last_checkpoint = agent.num_timesteps
+    display = _Progress(train_cfg.total_steps, agent.num_timesteps, enabled=progress)
+
+    def save(step: int) -> None:
+        meta = {**agent.metadata(), "experiment": config_to_dict(config)}
+        run.save_checkpoint(step, {**agent.checkpoint_tensors(), **env_state_tensors(env)}, meta)
+
+    def callback(_: Agent, metrics: Mapping[str, float]) -> bool:
+        nonlocal count, last_log, last_checkpoint
+        for key, value in metrics.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+        count += 1
+        step = agent.num_timesteps
+        if step - last_log >= train_cfg.log_every:
+            means = {k: v / count for k, v in sums.items()}
+            run.log_metrics(step, means)
+            display.update(step, means)
+            sums.clear()
+            count = 0
+            last_log = step
+        if step - last_checkpoint >= train_cfg.checkpoint_every:
+            save(step)
+            last_checkpoint = step
+        return True
+
+    with display:
+        if remaining > 0:
+            agent.learn(remaining, callback=callback)
+        if count:
+            run.log_metrics(agent.num_timesteps, {k: v / count for k, v in sums.items()})
+        save(agent.num_timesteps)
+    run.close()
+
+
+class _Progress:
+    """A rich progress bar with the latest metrics, or nothing when disabled."""
+
+    def __init__(self, total: int, start: int, *, enabled: bool) -> None:
+        self.enabled = enabled
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(
+                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                TextColumn("{task.fields[metrics]}"),
+            )
+            self.task = self.bar.add_task("train", total=total, completed=start, metrics="")
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self.bar.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+    def update(self, step: int, metrics: Mapping[str, float]) -> None:
+        if self.enabled:
+            text = "  ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:4])
+            self.bar.update(self.task, completed=step, metrics=text)
