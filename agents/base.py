@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
-
 from rlsuite.config import config_to_dict, validate_params
 from rlsuite.runs import load_checkpoint, save_checkpoint
+
 from rlsuite.vector import BatchedVectorEnv
 
 Callback = Callable[["Agent", Mapping[str, float]], "bool | None"]
@@ -42,9 +42,7 @@ class Agent(ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
 
-    def __init__(
-        self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0
-    ) -> None:
+    def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
         if not isinstance(env, BatchedVectorEnv):
             raise TypeError(
                 f"{type(self).__name__} needs a native rlsuite batched env "
@@ -55,7 +53,9 @@ class Agent(ABC):
         elif isinstance(config, Mapping):
             config = validate_params(self.Config, config)
         elif not isinstance(config, self.Config):
-            raise TypeError(f"config must be a {self.Config.__name__} or a mapping, got {type(config).__name__}")
+            raise TypeError(
+                f"config must be a {self.Config.__name__} or a mapping, got {type(config).__name__}"
+            )
         self.env = env
         self.config = config
         self.seed = int(seed)
@@ -100,9 +100,13 @@ class Agent(ABC):
 
     def restore(self, tensors: Mapping[str, torch.Tensor]) -> None:
         """Load the ``agent/`` part of a checkpoint's tensors (other keys are ignored)."""
-        state = {k[len(AGENT_PREFIX):]: v for k, v in tensors.items() if k.startswith(AGENT_PREFIX)}
+        state = {
+            k[len(AGENT_PREFIX) :]: v for k, v in tensors.items() if k.startswith(AGENT_PREFIX)
+        }
         if "num_timesteps" not in state:
-            raise ValueError("the checkpoint has no agent/num_timesteps: not an rlsuite agent checkpoint")
+            raise ValueError(
+                "the checkpoint has no agent/num_timesteps: not an rlsuite agent checkpoint"
+            )
         self.num_timesteps = int(state.pop("num_timesteps"))
         self.load_state_dict(state)
 

@@ -44,7 +44,9 @@ def benchmark_env(
     kwargs = dict(env_kwargs or {})
     rows = []
     for n in num_envs:
-        native = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", device=device, **kwargs)
+        native = gym.make_vec(
+            env_id, num_envs=n, vectorization_mode="vector_entry_point", device=device, **kwargs
+        )
         sync = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs)
         native.reset(seed=seed)
         sync.reset(seed=seed)
@@ -71,4 +73,9 @@ def benchmark_env(
         )
         native.close()
         sync.close()
-    return {"env_id": env_id, "device": device, "baseline": "gymnasium.vector.SyncVectorEnv", "results": rows}
+    return {
+        "env_id": env_id,
+        "device": device,
+        "baseline": "gymnasium.vector.SyncVectorEnv",
+        "results": rows,
+    }

@@ -25,7 +25,9 @@ def _parse_sizes(text: str) -> list[int]:
     try:
         sizes = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--num-envs takes comma-separated ints like 1,64,1024, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"--num-envs takes comma-separated ints like 1,64,1024, got {text!r}"
+        ) from None
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"--num-envs needs positive ints, got {text!r}")
     return sizes
@@ -39,20 +41,37 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="every environment id and agent, one line each")
 
     train = sub.add_parser("train", help="train an agent from a YAML config")
-    train.add_argument("config", nargs="?", help="YAML experiment config (not needed with --resume)")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config value, e.g. --set agent.params.num_bins=20")
+    train.add_argument(
+        "config", nargs="?", help="YAML experiment config (not needed with --resume)"
+    )
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set agent.params.num_bins=20",
+    )
     train.add_argument("--seed", type=int, help="train.seed")
     train.add_argument("--device", help="train.device: cpu, cuda, cuda:1, ...")
-    train.add_argument("--run-dir", help="where to write the run (default runs/<name>-<agent>-<time>)")
-    train.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    train.add_argument(
+        "--run-dir", help="where to write the run (default runs/<name>-<agent>-<time>)"
+    )
+    train.add_argument(
+        "--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint"
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     ev = sub.add_parser("eval", help="evaluate a run or checkpoint on held-out seeds")
     ev.add_argument("target", help="run directory or checkpoint file")
     ev.add_argument("--episodes", type=int, help="number of episodes (one per seed)")
     ev.add_argument("--seeds", help="held-out seed range A:B (default: the config's eval.seeds)")
-    ev.add_argument("--baseline", dest="baselines", action="append", help="a baseline to run on the same seeds (repeatable)")
+    ev.add_argument(
+        "--baseline",
+        dest="baselines",
+        action="append",
+        help="a baseline to run on the same seeds (repeatable)",
+    )
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--json", dest="json_out", help="also write the results as JSON here")
 
@@ -61,8 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--num-envs", type=_parse_sizes, default=[1, 64, 1024])
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--min-seconds", type=float, default=2.0, help="time per measurement")
-    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="env kwargs, e.g. --set n=16")
+    bench.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="env kwargs, e.g. --set n=16",
+    )
     return parser
 
 
@@ -96,7 +121,9 @@ def _run(args: argparse.Namespace) -> int:
 
         if args.resume:
             if args.config or args.overrides or args.seed is not None or args.device:
-                raise ConfigError("--resume continues a run with its own config; drop CONFIG, --set, --seed and --device")
+                raise ConfigError(
+                    "--resume continues a run with its own config; drop CONFIG, --set, --seed and --device"
+                )
             run = train(None, resume=args.resume, progress=not args.no_progress)  # type: ignore[arg-type]
         else:
             if not args.config:
@@ -114,7 +141,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "eval":
         from rlsuite.evaluation import evaluate, print_table, write_json
 
-        rows = evaluate(args.target, episodes=args.episodes, seeds=args.seeds, baselines=args.baselines, device=args.device)
+        rows = evaluate(
+            args.target,
+            episodes=args.episodes,
+            seeds=args.seeds,
+            baselines=args.baselines,
+            device=args.device,
+        )
         print_table(rows, title=f"evaluation of {args.target}")
         if args.json_out:
             write_json(rows, args.json_out)
@@ -125,7 +158,13 @@ def _run(args: argparse.Namespace) -> int:
         from rlsuite.config import apply_overrides
 
         kwargs = apply_overrides({}, args.overrides)
-        result = benchmark_env(args.env_id, args.num_envs, device=args.device, min_seconds=args.min_seconds, env_kwargs=kwargs)
+        result = benchmark_env(
+            args.env_id,
+            args.num_envs,
+            device=args.device,
+            min_seconds=args.min_seconds,
+            env_kwargs=kwargs,
+        )
         print(json.dumps(result, indent=2))
         return 0
     raise AssertionError(args.command)  # pragma: no cover - argparse restricts commands

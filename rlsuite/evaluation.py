@@ -45,11 +45,17 @@ def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float,
     mean = float(values.mean())
     if len(values) < 2:
         return mean, mean, mean
-    half = float(scipy.stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    half = float(
+        scipy.stats.t.ppf(0.5 + level / 2, len(values) - 1)
+        * values.std(ddof=1)
+        / math.sqrt(len(values))
+    )
     return mean, mean - half, mean + half
 
 
-def run_agent_episodes(agent: Any, env: BatchedVectorEnv, seeds: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+def run_agent_episodes(
+    agent: Any, env: BatchedVectorEnv, seeds: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
     """One episode per seed, all in one batch; returns (episode returns, episode lengths)."""
     obs, _ = env.reset(seed=list(seeds))
     returns = torch.zeros(env.num_envs, dtype=torch.float64, device=env.device)
@@ -92,22 +98,29 @@ def evaluate(
     experiment = meta.get("experiment") or {}
     env_id = meta.get("env_id")
     if env_id not in ENVS:
-        raise ValueError(f"{checkpoint} was trained on {env_id!r}, which this rlsuite does not know")
-    env_kwargs = dict(experiment.get("env", {}).get("kwargs", meta.get("env_kwargs", {})))
-    env_kwargs.pop("device", None)
+        raise ValueError(
+            f"{checkpoint} was trained on {env_id!r}, which this rlsuite does not know"
+        )
     eval_cfg = experiment.get("eval", {})
+    env_kwargs = dict(experiment.get("env", {}).get("kwargs", meta.get("env_kwargs", {})))
+    env_kwargs.update(eval_cfg.get("env_kwargs", {}))
+    env_kwargs.pop("device", None)
     seed_range = parse_seed_range(seeds or eval_cfg.get("seeds", "1000:1010"))
     n = episodes if episodes is not None else eval_cfg.get("episodes", len(seed_range))
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"--episodes must be a positive int, got {n!r}")
     if n > len(seed_range):
-        raise ConfigError(f"--episodes {n} needs at least {n} seeds, --seeds gives {len(seed_range)}")
+        raise ConfigError(
+            f"--episodes {n} needs at least {n} seeds, --seeds gives {len(seed_range)}"
+        )
     eval_seeds = list(seed_range)[:n]
     train_meta = run.meta if run is not None else {}
     low, high = train_meta.get("training_seeds", [meta.get("seed", 0), meta.get("seed", 0) + 1])
     overlap = sorted(set(eval_seeds) & set(range(low, high)))
     if overlap:
-        raise ConfigError(f"evaluation seeds {overlap} were used in training (seeds {low}:{high}); choose others with --seeds A:B")
+        raise ConfigError(
+            f"evaluation seeds {overlap} were used in training (seeds {low}:{high}); choose others with --seeds A:B"
+        )
     baselines = list(baselines if baselines is not None else eval_cfg.get("baselines", []))
 
     env_cfg = EnvConfig(id=env_id, kwargs=env_kwargs)
@@ -147,7 +160,10 @@ def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
         table.add_column(column, justify="left" if column == "policy" else "right")
     for r in rows:
         table.add_row(
-            r.policy, str(r.episodes), f"{r.mean_return:.4g}", f"[{r.ci95_low:.4g}, {r.ci95_high:.4g}]",
+            r.policy,
+            str(r.episodes),
+            f"{r.mean_return:.4g}",
+            f"[{r.ci95_low:.4g}, {r.ci95_high:.4g}]",
             f"{r.mean_return / r.mean_episode_length:.4g}",
         )
     Console().print(table)

@@ -28,14 +28,21 @@ from rlsuite.vector import BatchedVectorEnv
 ENV_PREFIX = "env/"
 
 
-def make_env(env: EnvConfig, *, num_envs: int | None = None, device: str = "cpu") -> BatchedVectorEnv:
+def make_env(
+    env: EnvConfig, *, num_envs: int | None = None, device: str = "cpu"
+) -> BatchedVectorEnv:
     """The native batched env a config describes (``num_envs`` overrides the config's)."""
     if env.id not in ENVS:
-        raise ConfigError(f"env.id: unknown environment {env.id!r}; known: {', '.join(sorted(ENVS))}")
+        raise ConfigError(
+            f"env.id: unknown environment {env.id!r}; known: {', '.join(sorted(ENVS))}"
+        )
     try:
         vec = gym.make_vec(
-            env.id, num_envs=num_envs or env.num_envs, vectorization_mode="vector_entry_point",
-            device=device, **env.kwargs,
+            env.id,
+            num_envs=num_envs or env.num_envs,
+            vectorization_mode="vector_entry_point",
+            device=device,
+            **env.kwargs,
         )
     except TypeError as err:
         raise ConfigError(f"env.kwargs for {env.id}: {err}") from err
@@ -74,7 +81,11 @@ def train(
         config = build_dataclass(ExperimentConfig, run.config)
     else:
         name = config.name or config.env.id.split("/")[-1].lower()
-        path = Path(run_dir) if run_dir else Path("runs") / f"{name}-{config.agent.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        path = (
+            Path(run_dir)
+            if run_dir
+            else Path("runs") / f"{name}-{config.agent.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        )
         meta = {
             "rlsuite_version": __version__,
             "env_id": config.env.id,
@@ -89,13 +100,17 @@ def train(
         if checkpoint is not None:
             tensors = load_checkpoint(checkpoint)[0]
             agent.restore(tensors)
-            env.load_state_dict({k[len(ENV_PREFIX):]: v for k, v in tensors.items() if k.startswith(ENV_PREFIX)})
+            env.load_state_dict(
+                {k[len(ENV_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENV_PREFIX)}
+            )
         run.truncate_metrics(agent.num_timesteps)
     _learn(agent, env, run, config, progress)
     return run
 
 
-def _learn(agent: Agent, env: BatchedVectorEnv, run: RunDir, config: ExperimentConfig, progress: bool) -> None:
+def _learn(
+    agent: Agent, env: BatchedVectorEnv, run: RunDir, config: ExperimentConfig, progress: bool
+) -> None:
     train_cfg = config.train
     remaining = train_cfg.total_steps - agent.num_timesteps
     sums: dict[str, float] = {}
@@ -141,10 +156,19 @@ class _Progress:
     def __init__(self, total: int, start: int, *, enabled: bool) -> None:
         self.enabled = enabled
         if enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             self.bar = Progress(
-                TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                TextColumn("[bold]train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
                 TextColumn("{task.fields[metrics]}"),
             )
             self.task = self.bar.add_task("train", total=total, completed=start, metrics="")

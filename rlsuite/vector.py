@@ -34,7 +34,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """``None`` means CPU; "cuda" without a device present is a clear error."""
     dev = torch.device("cpu" if device is None else device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r} was requested but CUDA is not available here; use 'cpu'")
+        raise ValueError(
+            f"device={str(device)!r} was requested but CUDA is not available here; use 'cpu'"
+        )
     return dev
 
 
@@ -53,7 +55,10 @@ class BatchedVectorEnv(VectorEnv):
     * ``_state_tensors()`` / ``_load_state_tensors(d)`` — extra state for checkpoints.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+        "render_modes": [],
+    }
 
     def __init__(self, num_envs: int, device: str | torch.device | None = None) -> None:
         if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
@@ -79,14 +84,18 @@ class BatchedVectorEnv(VectorEnv):
         if options and "reset_mask" in options:
             mask = torch.as_tensor(options["reset_mask"], dtype=torch.bool, device=self.device)
             if mask.shape != (self.num_envs,):
-                raise ValueError(f"options['reset_mask'] must have shape ({self.num_envs},), got {tuple(mask.shape)}")
+                raise ValueError(
+                    f"options['reset_mask'] must have shape ({self.num_envs},), got {tuple(mask.shape)}"
+                )
         if seed is not None:
             seeds = self._seed_tensor(seed)
             self.env_seeds = torch.where(mask, seeds, self.env_seeds)
             self.episode_index = torch.where(mask, 0, self.episode_index)
             self._seeded = True
         elif not self._seeded:
-            drawn = torch.as_tensor(self._np_rng.integers(0, 2**62, size=self.num_envs), device=self.device)
+            drawn = torch.as_tensor(
+                self._np_rng.integers(0, 2**62, size=self.num_envs), device=self.device
+            )
             self.env_seeds = torch.where(mask, drawn, self.env_seeds)
             self._seeded = True
         else:
@@ -167,7 +176,9 @@ class BatchedVectorEnv(VectorEnv):
             tensor = torch.as_tensor(actions, device=self.device)
             if tensor.is_floating_point():
                 if not bool(torch.all(tensor == torch.round(tensor))):
-                    raise ValueError(f"actions for a Discrete({space.n}) space must be integers, got {tensor.tolist()}")
+                    raise ValueError(
+                        f"actions for a Discrete({space.n}) space must be integers, got {tensor.tolist()}"
+                    )
             tensor = tensor.long().reshape(self.num_envs)
             bad = (tensor < space.start) | (tensor >= space.start + space.n)
             if bool(bad.any()):

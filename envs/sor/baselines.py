@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-
 from rlsuite.envs.sor import solver
 from rlsuite.envs.sor.problems import GridBatch
 from rlsuite.envs.sor.vector import SORVectorEnv
@@ -54,8 +53,10 @@ def golden_section_omega(
         probe = torch.where(left, new_c, new_d)
         f_probe = env.solve(probe)[1]
         fc, fd, c, d = (
-            torch.where(left, f_probe, fd), torch.where(left, fc, f_probe),
-            torch.where(left, new_c, d), torch.where(left, c, new_d),
+            torch.where(left, f_probe, fd),
+            torch.where(left, fc, f_probe),
+            torch.where(left, new_c, d),
+            torch.where(left, c, new_d),
         )
     return (a + b) / 2
 
@@ -72,7 +73,9 @@ def omega_policy(name: str) -> Callable[[SORVectorEnv], torch.Tensor]:
         try:
             value = float(name.split(":", 1)[1])
         except ValueError:
-            raise ValueError(f"baseline {name!r}: expected fixed:<omega> with a number, e.g. fixed:1.5") from None
+            raise ValueError(
+                f"baseline {name!r}: expected fixed:<omega> with a number, e.g. fixed:1.5"
+            ) from None
         return _fixed(value)
     if name == "instance_optimal":
         return instance_optimal_omega

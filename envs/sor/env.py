@@ -21,6 +21,7 @@ from rlsuite.envs.sor.vector import (
     SORShiftedLaplacianVectorEnv,
     SORSparseSequenceVectorEnv,
 )
+
 from rlsuite.vector import BatchOfOneEnv
 
 

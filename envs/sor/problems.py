@@ -29,9 +29,9 @@ import scipy.io
 import scipy.sparse as sp
 import scipy.special
 import torch
+from rlsuite.envs.sor.solver import StencilSystems, stencil_matvec
 
 from rlsuite import keyed_random
-from rlsuite.envs.sor.solver import StencilSystems, stencil_matvec
 
 Variance = Literal["high", "low"]
 BETA_PARAMETERS: dict[str, tuple[float, float]] = {"high": (0.5, 1.5), "low": (2.0, 6.0)}
@@ -146,10 +146,14 @@ class Heat2DFamily:
         self.context_range = (0.0, 10.0)
 
     def initial_state(self, env_keys: torch.Tensor) -> torch.Tensor:
-        return torch.zeros(len(env_keys), self.n, self.n, dtype=torch.float64, device=env_keys.device)
+        return torch.zeros(
+            len(env_keys), self.n, self.n, dtype=torch.float64, device=env_keys.device
+        )
 
     def forcing(self, env_keys: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
-        grid = torch.arange(1, self.n + 1, dtype=torch.float64, device=env_keys.device) / (self.n + 1)
+        grid = torch.arange(1, self.n + 1, dtype=torch.float64, device=env_keys.device) / (
+            self.n + 1
+        )
         phase = 2 * math.pi * keyed_random.uniform(keyed_random.combine(env_keys, _BUMP), 1)[..., 0]
         angle = phase + 2 * math.pi * time
         cx = (0.5 + 0.25 * torch.cos(angle))[:, None, None]
@@ -200,7 +204,9 @@ class SparseSequenceFamily:
         size = self.matrices[0].shape[0]
         for i, m in enumerate(self.matrices):
             if m.shape[0] != size:
-                raise ValueError(f"matrices[{i}] is {m.shape[0]}×{m.shape[0]}, matrices[0] is {size}×{size}")
+                raise ValueError(
+                    f"matrices[{i}] is {m.shape[0]}×{m.shape[0]}, matrices[0] is {size}×{size}"
+                )
         if rhs is None:
             self.rhs = [np.ones(size) for _ in self.matrices]
         else:
@@ -235,18 +241,26 @@ def _as_spd_csr(matrix: object, *, where: str) -> sp.csr_matrix:
     elif sp.issparse(matrix):
         m = sp.csr_matrix(matrix, dtype=np.float64)
     else:
-        raise TypeError(f"{where} must be a SciPy sparse matrix or a .mtx path, got {type(matrix).__name__}")
+        raise TypeError(
+            f"{where} must be a SciPy sparse matrix or a .mtx path, got {type(matrix).__name__}"
+        )
     rows, cols = m.shape
     if rows != cols:
-        raise ValueError(f"{where} is not square: shape {rows}×{cols}; SOR needs a square SPD matrix")
+        raise ValueError(
+            f"{where} is not square: shape {rows}×{cols}; SOR needs a square SPD matrix"
+        )
     if not np.all(np.isfinite(m.data)):
         raise ValueError(f"{where} has non-finite entries")
     scale = max(abs(m).max(), 1e-300)
     if abs(m - m.T).max() > 1e-12 * scale:
-        raise ValueError(f"{where} is not symmetric (max |A - Aᵀ| = {abs(m - m.T).max():.3g}); SOR needs SPD")
+        raise ValueError(
+            f"{where} is not symmetric (max |A - Aᵀ| = {abs(m - m.T).max():.3g}); SOR needs SPD"
+        )
     diag = m.diagonal()
     if np.any(diag <= 0):
-        raise ValueError(f"{where} has a non-positive diagonal entry at row {int(np.argmin(diag))}; SPD needs a_ii > 0")
+        raise ValueError(
+            f"{where} has a non-positive diagonal entry at row {int(np.argmin(diag))}; SPD needs a_ii > 0"
+        )
     smallest = _smallest_eigenvalue(m)
     if not smallest > 0:
         raise ValueError(f"{where} is not positive definite (smallest eigenvalue {smallest:.3g})")

@@ -17,8 +17,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from gymnasium import spaces
-
-from rlsuite import keyed_random
 from rlsuite.envs.sor import solver
 from rlsuite.envs.sor.problems import (
     GridBatch,
@@ -27,6 +25,8 @@ from rlsuite.envs.sor.problems import (
     SparseSequenceFamily,
     Variance,
 )
+
+from rlsuite import keyed_random
 from rlsuite.vector import BatchedVectorEnv, Info
 
 SolverName = Literal["sor", "ssor_cg"]
@@ -79,7 +79,8 @@ class SORVectorEnv(BatchedVectorEnv):
     systems (the sequence could go on: ``T`` is a budget, not a terminal state).
 
     **Info.** ``iterations`` (int), ``residual`` (final relative residual), ``converged``,
-    ``omega`` (the ω used), ``context``, ``wall_time`` (seconds for the whole batch's solve).
+    ``omega`` (the ω used), ``context``; with ``record_wall_time=True`` also ``wall_time``
+    (seconds for the whole batch's solve; off by default so that steps are deterministic).
 
     **Vectorized.** ``num_envs`` sequences in lockstep on ``device``; systems of the batch are
     solved together with per-system convergence masks. Next-step autoreset.
@@ -101,16 +102,26 @@ class SORVectorEnv(BatchedVectorEnv):
         omega_range: tuple[float, float] = (1.0, 1.99),
         rtol: float = 1e-8,
         max_iterations: int = 10_000,
+        record_wall_time: bool = False,
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__(num_envs, device)
-        if not isinstance(sequence_length, int) or isinstance(sequence_length, bool) or sequence_length < 1:
+        self.record_wall_time = bool(record_wall_time)
+        if (
+            not isinstance(sequence_length, int)
+            or isinstance(sequence_length, bool)
+            or sequence_length < 1
+        ):
             raise ValueError(f"sequence_length must be a positive int, got {sequence_length!r}")
         if solver not in ("sor", "ssor_cg"):
             raise ValueError(f"solver must be 'sor' or 'ssor_cg', got {solver!r}")
         if not (isinstance(rtol, float) and 0 < rtol < 1):
             raise ValueError(f"rtol must be a float in (0, 1), got {rtol!r}")
-        if not isinstance(max_iterations, int) or isinstance(max_iterations, bool) or max_iterations < 1:
+        if (
+            not isinstance(max_iterations, int)
+            or isinstance(max_iterations, bool)
+            or max_iterations < 1
+        ):
             raise ValueError(f"max_iterations must be a positive int, got {max_iterations!r}")
         self.family = family
         self.sequence_length = sequence_length
@@ -120,11 +131,14 @@ class SORVectorEnv(BatchedVectorEnv):
         self.action_type = action_type
         grid = np.asarray(omega_grid, dtype=np.float64)
         if grid.ndim != 1 or grid.size < 1 or not np.all((grid > 0) & (grid < 2)):
-            raise ValueError(f"omega_grid must be a non-empty list of values in (0, 2), got {list(omega_grid)}")
+            raise ValueError(
+                f"omega_grid must be a non-empty list of values in (0, 2), got {list(omega_grid)}"
+            )
         self.omega_grid = torch.as_tensor(grid, device=self.device)
         low, high = (float(v) for v in omega_range)
         if not 0 < low < high < 2:
             raise ValueError(f"omega_range must satisfy 0 < low < high < 2, got {omega_range!r}")
+        self.omega_range = (low, high)
         if action_type == "discrete":
             self.single_action_space = spaces.Discrete(len(grid))
         elif action_type == "continuous":
@@ -161,31 +175,42 @@ class SORVectorEnv(BatchedVectorEnv):
         if self.action_type == "discrete":
             return self.omega_grid[actions]
         omega = actions.reshape(self.num_envs).to(torch.float64)
-        space = self.single_action_space
-        bad = ~torch.isfinite(omega) | (omega < float(space.low[0])) | (omega > float(space.high[0]))
+        low, high = self.omega_range
+        bad = ~torch.isfinite(omega) | (omega < low) | (omega > high)
         if bool(bad.any()):
             raise ValueError(
-                f"omega actions must lie in [{float(space.low[0])}, {float(space.high[0])}] "
+                f"omega actions must lie in [{low}, {high}] "
                 f"(the env's omega_range; SOR converges only for 0 < ω < 2), "
                 f"got {omega[bad].tolist()} for envs {torch.nonzero(bad).flatten().tolist()}"
             )
         return omega
 
-    def solve(self, omega: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def solve(
+        self, omega: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Solve the pending systems with the given ω, ``(B,)``; returns the solutions,
         iterations, final relative residuals and converged flags, and does not advance."""
         batch = self.pending()
         if isinstance(batch, GridBatch):
             solve = solver.sor_solve if self.solver == "sor" else solver.ssor_pcg_solve
             result = solve(
-                batch.systems, batch.rhs, batch.x0, omega, rtol=self.rtol, max_iterations=self.max_iterations
+                batch.systems,
+                batch.rhs,
+                batch.x0,
+                omega,
+                rtol=self.rtol,
+                max_iterations=self.max_iterations,
             )
             return result.x, result.iterations, result.residual, result.converged
         return self._solve_sparse(batch, omega)
 
-    def step_omega(self, omega: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
+    def step_omega(
+        self, omega: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
         """One step with ω given directly (for baselines and oracles); no autoreset."""
-        omega = torch.as_tensor(omega, dtype=torch.float64, device=self.device).reshape(self.num_envs)
+        omega = torch.as_tensor(omega, dtype=torch.float64, device=self.device).reshape(
+            self.num_envs
+        )
         start = time.perf_counter()
         x, iterations, residual, converged = self.solve(omega)
         wall_time = time.perf_counter() - start
@@ -202,12 +227,17 @@ class SORVectorEnv(BatchedVectorEnv):
             "converged": converged,
             "omega": omega,
             "context": context,
-            "wall_time": torch.full((self.num_envs,), wall_time, dtype=torch.float64, device=self.device),
         }
+        if self.record_wall_time:
+            info["wall_time"] = torch.full(
+                (self.num_envs,), wall_time, dtype=torch.float64, device=self.device
+            )
         return reward, terminated, truncated, info
 
     # -- BatchedVectorEnv hooks --------------------------------------------------------------------
-    def _step_envs(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
+    def _step_envs(
+        self, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
         return self.step_omega(self.action_to_omega(actions))
 
     def _reset_envs(self, ids: torch.Tensor) -> None:
@@ -233,7 +263,12 @@ class SORVectorEnv(BatchedVectorEnv):
             r0 = torch.as_tensor(np.linalg.norm(residual, axis=1), device=self.device)
         safe = torch.clamp(rhs_norm, min=1e-300)
         features = torch.stack(
-            [batch.context, jacobi_bound, torch.log10(safe), torch.log10(torch.clamp(r0 / safe, min=1e-300))],
+            [
+                batch.context,
+                jacobi_bound,
+                torch.log10(safe),
+                torch.log10(torch.clamp(r0 / safe, min=1e-300)),
+            ],
             dim=1,
         )
         return features.to(torch.float32)
@@ -259,7 +294,9 @@ class SORVectorEnv(BatchedVectorEnv):
     def _solve_sparse(self, batch: SparseBatch, omega: torch.Tensor) -> Any:  # pragma: no cover
         raise TypeError("this family has no sparse systems")
 
-    def _sparse_residual(self, index: np.ndarray, rhs: np.ndarray, x: np.ndarray) -> np.ndarray:  # pragma: no cover
+    def _sparse_residual(
+        self, index: np.ndarray, rhs: np.ndarray, x: np.ndarray
+    ) -> np.ndarray:  # pragma: no cover
         raise TypeError("this family has no sparse systems")
 
 
@@ -271,8 +308,13 @@ class SORShiftedLaplacianVectorEnv(SORVectorEnv):
     """
 
     def __init__(
-        self, num_envs: int = 1, *, n: int = 10, variance: Variance = "high",
-        rhs_radius: float | None = None, **kwargs: Any,
+        self,
+        num_envs: int = 1,
+        *,
+        n: int = 10,
+        variance: Variance = "high",
+        rhs_radius: float | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(num_envs, family=ShiftedLaplacianFamily(n, variance, rhs_radius), **kwargs)
 
@@ -284,8 +326,14 @@ class SORHeat2DVectorEnv(SORVectorEnv):
     """
 
     def __init__(
-        self, num_envs: int = 1, *, n: int = 20, dt: float = 0.01, amplitude: float = 10.0,
-        width: float = 0.1, **kwargs: Any,
+        self,
+        num_envs: int = 1,
+        *,
+        n: int = 20,
+        dt: float = 0.01,
+        amplitude: float = 10.0,
+        width: float = 0.1,
+        **kwargs: Any,
     ) -> None:
         super().__init__(num_envs, family=Heat2DFamily(n, dt, amplitude, width), **kwargs)
 
@@ -316,7 +364,9 @@ class SORSparseSequenceVectorEnv(SORVectorEnv):
             )
         device = torch.device(kwargs.get("device") or "cpu")
         if device.type != "cpu":
-            raise ValueError(f"the sparse SOR path runs on the CPU only, got device={str(device)!r}")
+            raise ValueError(
+                f"the sparse SOR path runs on the CPU only, got device={str(device)!r}"
+            )
         family = SparseSequenceFamily(matrices, rhs, warm_start)
         self._gershgorin = np.array([_gershgorin_jacobi_bound(m) for m in family.matrices])
         super().__init__(
@@ -331,7 +381,11 @@ class SORSparseSequenceVectorEnv(SORVectorEnv):
 
     def _make_batch(self) -> SparseBatch:
         index = (self.t % len(self.family)).numpy()
-        rhs = np.stack([self.family.rhs[i] for i in index]) if len(index) else np.zeros((0, self.family.size))
+        rhs = (
+            np.stack([self.family.rhs[i] for i in index])
+            if len(index)
+            else np.zeros((0, self.family.size))
+        )
         x0 = self.state.numpy() if self.family.warm_start else np.zeros_like(rhs)
         context = self.t.to(torch.float64) / self.sequence_length
         return SparseBatch(index, rhs, x0.copy(), context)
@@ -346,13 +400,19 @@ class SORSparseSequenceVectorEnv(SORVectorEnv):
         for index in np.unique(batch.matrix_index):  # envs in lockstep share one matrix
             rows = np.flatnonzero(batch.matrix_index == index)
             result = solve(
-                self.family.matrices[index], batch.rhs[rows], batch.x0[rows], omega_np[rows],
-                rtol=self.rtol, max_iterations=self.max_iterations,
+                self.family.matrices[index],
+                batch.rhs[rows],
+                batch.x0[rows],
+                omega_np[rows],
+                rtol=self.rtol,
+                max_iterations=self.max_iterations,
             )
             x[rows], iterations[rows] = result.x, result.iterations
             residual[rows], converged[rows] = result.residual, result.converged
         return (
-            torch.as_tensor(x), torch.as_tensor(iterations), torch.as_tensor(residual),
+            torch.as_tensor(x),
+            torch.as_tensor(iterations),
+            torch.as_tensor(residual),
             torch.as_tensor(converged),
         )
 

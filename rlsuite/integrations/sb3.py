@@ -82,7 +82,9 @@ class SB3VecEnv(VecEnv):
     def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
         setattr(self.env, attr_name, value)
 
-    def env_method(self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any) -> list[Any]:
+    def env_method(
+        self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any
+    ) -> list[Any]:
         return [getattr(self.env, method_name)(*args, **kwargs)] * len(self._get_indices(indices))
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
@@ -111,7 +113,9 @@ class _Bridge(BaseCallback):
 @dataclass
 class SB3Config:
     policy: str = "MlpPolicy"  # SB3 policy name
-    kwargs: dict[str, Any] = field(default_factory=dict)  # SB3 constructor arguments (learning_rate, n_steps, ...)
+    kwargs: dict[str, Any] = field(
+        default_factory=dict
+    )  # SB3 constructor arguments (learning_rate, n_steps, ...)
 
 
 class SB3Agent(Agent):
@@ -127,13 +131,19 @@ class SB3Agent(Agent):
         device = "cuda" if env.device.type == "cuda" else "cpu"
         try:
             self.model = self.algorithm(
-                self.config.policy, self.vec_env, seed=self.seed, device=device, verbose=0,
+                self.config.policy,
+                self.vec_env,
+                seed=self.seed,
+                device=device,
+                verbose=0,
                 **self.config.kwargs,
             )
         except TypeError as err:
             raise ValueError(f"agent.params.kwargs for {self.name}: {err}") from err
         except AssertionError as err:  # SB3 asserts on unsupported spaces
-            raise ValueError(f"{self.name} cannot train on {env.single_action_space}: {err}") from err
+            raise ValueError(
+                f"{self.name} cannot train on {env.single_action_space}: {err}"
+            ) from err
 
     def learn(self, total_steps: int, callback: Callback | None = None) -> SB3Agent:
         self.model.learn(total_steps, callback=_Bridge(self, callback), reset_num_timesteps=False)
@@ -152,7 +162,9 @@ class SB3Agent(Agent):
         return {f"policy.{k}": v for k, v in self.model.policy.state_dict().items()}
 
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
-        policy_state = {k.removeprefix("policy."): v for k, v in state.items() if k.startswith("policy.")}
+        policy_state = {
+            k.removeprefix("policy."): v for k, v in state.items() if k.startswith("policy.")
+        }
         try:
             self.model.policy.load_state_dict(policy_state)
         except RuntimeError as err:
@@ -179,4 +191,3 @@ class SB3SAC(SB3Agent):
 
     name = "sb3.SAC"
     algorithm = sb3.SAC
-

@@ -26,14 +26,27 @@ def package_folders() -> set[str]:
 
 def test_wheel_contains_every_package_and_no_top_level_envs_or_agents(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (wheel,) = tmp_path.glob("rlsuite-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     in_wheel = {name.rsplit("/", 1)[0] for name in names if name.endswith("/__init__.py")}
     missing = package_folders() - in_wheel
-    assert not missing, f"packages missing from the wheel (add them to pyproject.toml): {sorted(missing)}"
+    assert not missing, (
+        f"packages missing from the wheel (add them to pyproject.toml): {sorted(missing)}"
+    )
     tops = {name.split("/", 1)[0] for name in names if "/" in name and ".dist-info" not in name}
     assert tops == {"rlsuite"}, f"the wheel installs top-level packages {sorted(tops)}"
     assert "rlsuite/py.typed" in names
@@ -47,7 +60,9 @@ def test_ids_register_in_a_fresh_interpreter_and_subprocesses() -> None:
         "assert 'envs' not in sys.modules and 'agents' not in sys.modules\n"
         "print(obs.shape)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd="/")
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd="/"
+    )
     assert out.stdout.strip() == "(4,)"
 
 

@@ -1,0 +1,587 @@
+"""Run directories, metrics logs and checkpoints that never execute code when loaded.
+
+A checkpoint is one ``torch.save`` file holding a plain dict::
+
+    {"format": "rlsuite-checkpoint", "version": 1,
+     "metadata": "<JSON text>", "tensors": {name: CPU tensor}}
+
+so it loads with ``torch.load(path, weights_only=True)``: tensors and plain data only, never
+arbitrary pickled objects. Every file is written atomically (a temporary file in the same
+directory, ``fsync``, then ``os.replace``), so a crash or a kill mid-write leaves the previous
+file intact.
+
+A training run lives in a :class:`RunDir`::
+
+    config.yaml                       the resolved experiment config
+    meta.json                         rlsuite version, env id, agent, creation time, seeds
+    metrics.jsonl                     {"step": int, "time": float, <scalar>: float | null, ...}
+    tb/                               TensorBoard event files
+    checkpoints/step_000000012345.pt  the last few checkpoints
+    checkpoints/latest                the latest checkpoint's file name
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import numpy as np
+import torch
+
+from rlsuite.config import config_to_dict, yaml_dump, yaml_load
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "CheckpointError",
+    "RunDir",
+    "RunDirError",
+    "load_checkpoint",
+    "save_checkpoint",
+]
+
+CHECKPOINT_FORMAT = "rlsuite-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be written or read; the message names the file and the problem."""
+
+
+class RunDirError(ValueError):
+    """A run directory is missing, not a run directory, or would be overwritten."""
+
+
+# -- atomic files --------------------------------------------------------------------------------
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (a no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write ``path`` through ``write(file)`` so that readers see the old or the new file, whole.
+
+    The temporary file is ``.<name>.<random>.tmp`` in the same directory (so it never matches
+    ``step_*.pt``) and is removed if anything fails.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+    try:
+        with os.fdopen(fd, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda file: file.write(text.encode("utf-8")))
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+
+_JSON_ALLOWED = "None, bool, int, float, str, lists and dicts with string keys"
+
+
+def _jsonable(value: Any, key: str) -> Any:
+    """``value`` as plain JSON data (numpy scalars become Python numbers), or CheckpointError."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise CheckpointError(
+                    f"{key}: key {k!r} ({type(k).__name__}) is not a string; "
+                    "checkpoint metadata dicts need string keys (JSON)"
+                )
+            out[k] = _jsonable(v, f"{key}[{k!r}]")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        raise CheckpointError(
+            f"{key}: a {type(value).__module__}.{type(value).__name__} is not allowed in "
+            "checkpoint metadata (JSON only); put arrays in the tensors mapping instead"
+        )
+    if isinstance(value, np.generic):
+        return _jsonable(value.item(), key)
+    raise CheckpointError(
+        f"{key}: {type(value).__name__} value {value!r:.80} is not JSON-serialisable; "
+        f"checkpoint metadata allows {_JSON_ALLOWED}"
+    )
+
+
+def _checkpoint_tensor(name: Any, value: Any) -> torch.Tensor:
+    if not isinstance(name, str):
+        raise CheckpointError(
+            f"tensor name {name!r} ({type(name).__name__}) is not a string; "
+            "checkpoint tensors are a mapping from str names to tensors"
+        )
+    if isinstance(value, np.ndarray):
+        try:
+            value = torch.from_numpy(np.array(value, copy=True, order="C"))
+        except TypeError as err:
+            raise CheckpointError(
+                f"tensors[{name!r}]: numpy array of dtype {value.dtype} cannot become a tensor "
+                f"({err})"
+            ) from None
+    if not isinstance(value, torch.Tensor):
+        raise CheckpointError(
+            f"tensors[{name!r}]: expected a torch.Tensor or numpy array, got "
+            f"{type(value).__name__}; put plain values in the metadata"
+        )
+    tensor = value.detach().cpu()
+    if tensor.layout != torch.strided:
+        return tensor
+    full = tensor.untyped_storage().nbytes() == tensor.numel() * tensor.element_size()
+    if not (tensor.is_contiguous() and full and tensor.storage_offset() == 0):
+        tensor = tensor.clone(memory_format=torch.contiguous_format)  # do not save a whole base
+    return tensor
+
+
+def save_checkpoint(
+    path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any]
+) -> Path:
+    """Write tensors and JSON metadata to ``path`` atomically; returns the path.
+
+    Tensors are stored detached, on the CPU and contiguous (numpy arrays are converted);
+    ``metadata`` must be JSON data (ints of any size are fine, arrays are not). The parent
+    directory is created if needed.
+    """
+    path = Path(path)
+    if not isinstance(tensors, Mapping):
+        raise CheckpointError(f"{path}: tensors must be a mapping, got {type(tensors).__name__}")
+    if not isinstance(metadata, Mapping):
+        raise CheckpointError(f"{path}: metadata must be a mapping, got {type(metadata).__name__}")
+    try:
+        meta_text = json.dumps(_jsonable(metadata, "metadata"))
+        stored = {name: _checkpoint_tensor(name, value) for name, value in tensors.items()}
+    except CheckpointError as err:
+        raise CheckpointError(f"cannot save checkpoint {path}: {err}") from None
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "metadata": meta_text,
+        "tensors": stored,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, lambda file: torch.save(payload, file))
+    return path
+
+
+_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+
+
+def load_checkpoint(
+    path: str | Path, *, map_location: str | torch.device | None = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """``(tensors, metadata)`` from a checkpoint written by :func:`save_checkpoint`.
+
+    Loads with ``torch.load(weights_only=True)``: a file that would need arbitrary objects
+    unpickled is refused, never executed.
+    """
+    path = Path(path)
+    expected = (
+        f"expected an rlsuite checkpoint (format {CHECKPOINT_FORMAT!r}, "
+        f"version <= {CHECKPOINT_VERSION})"
+    )
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {str(path)!r} not found")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a file; {expected}")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {str(path)!r} is empty (0 bytes); {expected}")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, EOFError, KeyError, UnpicklingError...
+        refused = _UNSUPPORTED_GLOBAL.search(str(err))
+        if refused is not None:
+            raise CheckpointError(
+                f"{str(path)!r} is not an rlsuite checkpoint: it holds a pickled object "
+                f"({refused.group(1)}) that will not be unpickled, since unpickling runs "
+                f"arbitrary code; {expected}"
+            ) from None
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} cannot be read (truncated, corrupt or not a torch file: "
+            f"{first_line}); {expected}"
+        ) from None
+
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        found = f"a dict with keys {sorted(map(str, data))}" if isinstance(data, dict) else (
+            f"a {type(data).__name__}"
+        )
+        raise CheckpointError(
+            f"{str(path)!r} is not an rlsuite checkpoint: it holds {found} without the "
+            f"'format': {CHECKPOINT_FORMAT!r} marker; {expected}"
+        )
+    version = data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has an invalid version {version!r}; {expected}"
+        )
+    if version > CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} has format version {version}, newer than this rlsuite "
+            f"reads (version <= {CHECKPOINT_VERSION}); upgrade rlsuite to load it"
+        )
+    tensors = data.get("tensors")
+    if not isinstance(tensors, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()
+    ):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is damaged: 'tensors' is not a mapping from names to tensors"
+        )
+    try:
+        metadata = json.loads(data.get("metadata"))
+    except (TypeError, ValueError):
+        metadata = None
+    if not isinstance(metadata, dict):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is damaged: 'metadata' is not the JSON text of a mapping"
+        )
+    return tensors, metadata
+
+
+# -- run directories -----------------------------------------------------------------------------
+
+_STEP_FILE = re.compile(r"^step_([0-9]{12,})\.pt$")
+
+
+def _step_of(path: Path) -> int | None:
+    match = _STEP_FILE.match(path.name)
+    return int(match.group(1)) if match else None
+
+
+def _json_scalar(key: str, value: Any) -> int | float | None:
+    """A metric value for ``metrics.jsonl``: ints stay ints, NaN and infinities become None."""
+    if isinstance(value, (torch.Tensor, np.ndarray, np.generic)):
+        size = value.numel() if isinstance(value, torch.Tensor) else np.size(value)
+        if size != 1:
+            shape = tuple(value.shape)
+            raise ValueError(f"metric {key!r}: expected a scalar, got an array of shape {shape}")
+        value = value.item()
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"metric {key!r}: expected a number, got {type(value).__name__} {value!r:.80}"
+        ) from None
+    return number if math.isfinite(number) else None
+
+
+class RunDir:
+    """A training run's directory: config, metadata, metrics, TensorBoard events, checkpoints.
+
+    Make one with :meth:`create` (a new run) or :meth:`open` (an existing run, e.g. to resume
+    or evaluate). It is a context manager; :meth:`close` closes the metrics file and the
+    TensorBoard writer.
+    """
+
+    CONFIG = "config.yaml"
+    META = "meta.json"
+    METRICS = "metrics.jsonl"
+    TENSORBOARD = "tb"
+    CHECKPOINTS = "checkpoints"
+    LATEST = "latest"
+
+    def __init__(self, path: Path, config: dict[str, Any], meta: dict[str, Any]) -> None:
+        """Use :meth:`create` or :meth:`open`."""
+        self.path = path
+        self.config = config
+        self.meta = meta
+        self._metrics_file: IO[str] | None = None
+        self._writer: Any = None  # torch.utils.tensorboard.SummaryWriter, made on first log
+        self._purge_step: int | None = None
+        self._clock_start = time.monotonic()
+        self._time_offset = 0.0
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def create(
+        cls, path: str | Path, config: Mapping[str, Any], meta: Mapping[str, Any], *,
+        exist_ok: bool = False,
+    ) -> RunDir:
+        """A new run directory holding ``config.yaml`` and ``meta.json``.
+
+        A non-empty existing directory is refused unless ``exist_ok``. ``meta`` gains a
+        ``created`` time (ISO 8601, UTC) unless it has one.
+        """
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise RunDirError(f"run directory {str(path)!r} exists and is not a directory")
+        if path.is_dir() and any(path.iterdir()) and not exist_ok:
+            raise RunDirError(
+                f"run directory {str(path)!r} already exists and is not empty; continue that run "
+                "with --resume, or choose another --run-dir"
+            )
+        config_dict = config_to_dict(config)
+        meta_dict = dict(meta)
+        meta_dict.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        try:
+            meta_text = json.dumps(meta_dict, indent=2) + "\n"
+        except (TypeError, ValueError) as err:
+            raise RunDirError(
+                f"run metadata for {str(path)!r} is not JSON-serialisable: {err}"
+            ) from None
+        (path / cls.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(path / cls.CONFIG, yaml_dump(config_dict))
+        _atomic_write_text(path / cls.META, meta_text)
+        return cls(path, config_dict, meta_dict)
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run directory (one with a ``config.yaml``)."""
+        path = Path(path)
+        config_path = path / cls.CONFIG
+        if not path.is_dir():
+            raise RunDirError(f"run directory {str(path)!r} not found")
+        if not config_path.is_file():
+            raise RunDirError(
+                f"{str(path)!r} is not an rlsuite run directory: it has no {cls.CONFIG} "
+                "(expected the --run-dir of `rlsuite train`)"
+            )
+        try:
+            config = yaml_load(config_path.read_text(encoding="utf-8"))
+        except Exception as err:  # yaml.YAMLError, OSError, UnicodeDecodeError
+            raise RunDirError(f"{config_path} cannot be read: {err}") from None
+        if not isinstance(config, dict):
+            raise RunDirError(
+                f"{config_path} does not hold a mapping (got {type(config).__name__})"
+            )
+        meta: Any = {}
+        meta_path = path / cls.META
+        if meta_path.exists():
+            try:
+                meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as err:
+                raise RunDirError(f"{meta_path} cannot be read: {err}") from None
+            if not isinstance(meta, dict):
+                raise RunDirError(f"{meta_path} does not hold a JSON object")
+        run = cls(path, config, meta)
+        rows = run.read_metrics()
+        if rows and isinstance(rows[-1].get("time"), (int, float)):
+            run._time_offset = float(rows[-1]["time"])
+        return run
+
+    # -- paths -----------------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / self.CHECKPOINTS
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / self.METRICS
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return self.path / self.TENSORBOARD
+
+    def checkpoint_path(self, step: int) -> Path:
+        """``checkpoints/step_<step:012d>.pt``."""
+        return self.checkpoint_dir / f"step_{step:012d}.pt"
+
+    # -- metrics ---------------------------------------------------------------------------------
+    def _elapsed(self) -> float:
+        return self._time_offset + (time.monotonic() - self._clock_start)
+
+    def _tensorboard(self) -> Any:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter  # slow import: only when logging
+
+            self._writer = SummaryWriter(
+                log_dir=str(self.tensorboard_dir), purge_step=self._purge_step, flush_secs=30
+            )
+        return self._writer
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Append ``{"step", "time", **metrics}`` to ``metrics.jsonl`` and to TensorBoard.
+
+        ``time`` is seconds of run time (continuing across resumes); NaN and infinities are
+        written as ``null`` in the JSON lines (TensorBoard gets the float as is).
+        """
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise ValueError(f"log_metrics: step must be a non-negative int, got {step!r}")
+        row: dict[str, Any] = {"step": step, "time": round(self._elapsed(), 6)}
+        for key, value in metrics.items():
+            if not isinstance(key, str):
+                raise ValueError(f"metric names must be strings, got {key!r}")
+            if key in ("step", "time"):
+                raise ValueError(f"metric name {key!r} is reserved (every row has step and time)")
+            row[key] = _json_scalar(key, value)
+        if self._metrics_file is None:
+            self._metrics_file = open(self.metrics_path, "a", encoding="utf-8")
+        self._metrics_file.write(json.dumps(row, allow_nan=False) + "\n")
+        self._metrics_file.flush()
+        writer = self._tensorboard()
+        for key, value in metrics.items():
+            number = row[key]
+            writer.add_scalar(key, float(value) if number is None else number, step)
+
+    def _metric_lines(self) -> Iterator[tuple[int, str, dict[str, Any] | None]]:
+        """``(line number, text, row)`` per line; row is None for a torn last line."""
+        if not self.metrics_path.exists():
+            return
+        text = self.metrics_path.read_text(encoding="utf-8")
+        lines = text.split("\n")
+        complete = text.endswith("\n")
+        if complete:
+            lines.pop()
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                row = None
+            if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+                if number == len(lines) and not complete:
+                    yield number, line, None  # a write cut short by a crash
+                    continue
+                raise RunDirError(
+                    f"{self.metrics_path}:{number}: not a metrics row (expected a JSON object "
+                    f"with an int 'step'): {line[:80]!r}"
+                )
+            yield number, line, row
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """Every row of ``metrics.jsonl`` (a last line cut short by a crash is skipped)."""
+        return [row for _, _, row in self._metric_lines() if row is not None]
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """Drop rows with ``step > after_step`` (and a torn last line), for resuming.
+
+        TensorBoard events at later steps are hidden the same way (``purge_step``), so a resumed
+        run's logs equal an uninterrupted run's.
+        """
+        self._close_metrics()
+        kept = [
+            line for _, line, row in self._metric_lines()
+            if row is not None and row["step"] <= after_step
+        ]
+        if self.metrics_path.exists():
+            _atomic_write_text(self.metrics_path, "".join(line + "\n" for line in kept))
+        if kept:
+            last_time = json.loads(kept[-1]).get("time")
+            if isinstance(last_time, (int, float)):
+                self._time_offset = float(last_time)
+                self._clock_start = time.monotonic()
+        self._purge_step = after_step + 1
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def save_checkpoint(
+        self, step: int, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any], *,
+        keep: int = 3,
+    ) -> Path:
+        """Write ``checkpoints/step_<step>.pt`` and point ``latest`` at it, both atomically.
+
+        ``metadata`` gains ``"step": step``. Afterwards only the ``keep`` checkpoints with the
+        highest steps are kept; the one just written is never deleted.
+        """
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise CheckpointError(f"save_checkpoint: step must be a non-negative int, got {step!r}")
+        if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
+            raise CheckpointError(f"save_checkpoint: keep must be an int >= 1, got {keep!r}")
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        path = save_checkpoint(self.checkpoint_path(step), tensors, {**metadata, "step": step})
+        _atomic_write_text(self.checkpoint_dir / self.LATEST, path.name + "\n")
+        self._prune(path, keep)
+        return path
+
+    def _step_files(self) -> list[tuple[int, Path]]:
+        if not self.checkpoint_dir.is_dir():
+            return []
+        found = [(_step_of(p), p) for p in self.checkpoint_dir.iterdir() if p.is_file()]
+        return sorted((step, p) for step, p in found if step is not None)
+
+    def _prune(self, current: Path, keep: int) -> None:
+        files = self._step_files()
+        retained = {p for _, p in files[-keep:]} | {current}
+        for _, p in files:
+            if p not in retained:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+        for leftover in self.checkpoint_dir.glob(".*.tmp"):  # from writes cut short by a kill
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+    def latest_checkpoint(self) -> Path | None:
+        """The checkpoint named in ``checkpoints/latest``; if that is missing or unreadable,
+        the highest-step checkpoint that loads; None when there is none."""
+        latest = self.checkpoint_dir / self.LATEST
+        named: Path | None = None
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            name = latest.read_text(encoding="utf-8").strip()
+            if _STEP_FILE.match(name):
+                named = self.checkpoint_dir / name
+        if named is not None and _loads(named):
+            return named
+        for _, path in reversed(self._step_files()):
+            if path != named and _loads(path):
+                return path
+        return None
+
+    # -- closing ---------------------------------------------------------------------------------
+    def _close_metrics(self) -> None:
+        if self._metrics_file is not None:
+            self._metrics_file.close()
+            self._metrics_file = None
+
+    def close(self) -> None:
+        """Close the metrics file and flush and close the TensorBoard writer."""
+        self._close_metrics()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.path)!r})"
+
+
+def _loads(path: Path) -> bool:
+    try:
+        load_checkpoint(path)
+    except CheckpointError:
+        return False
+    return True

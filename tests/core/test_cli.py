@@ -1,0 +1,193 @@
+"""The command line end to end: list, train, eval, bench, resume after a kill, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from rlsuite.runs import RunDir, load_checkpoint
+
+from rlsuite.cli import main
+from rlsuite.registry import AGENTS, ENVS
+
+CONFIG = {
+    "name": "cli-test",
+    "env": {
+        "id": "rlsuite/SOR-ShiftedLaplacian-v0",
+        "kwargs": {"variance": "low", "n": 6, "sequence_length": 400},
+    },
+    "agent": {"name": "tsallis_inf", "params": {}},
+    "train": {"total_steps": 120, "seed": 3, "checkpoint_every": 40, "log_every": 20},
+    "eval": {
+        "episodes": 3,
+        "seeds": "100:103",
+        "baselines": ["fixed:1.5"],
+        "env_kwargs": {"sequence_length": 4},
+    },
+}
+
+
+def write_config(path: Path, **changes: object) -> Path:
+    config = json.loads(json.dumps(CONFIG))
+    for dotted, value in changes.items():
+        node = config
+        *parents, leaf = dotted.split("__")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_list_names_every_env_and_agent(capsys) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in [*ENVS, *AGENTS]:
+        assert name in out
+
+
+def test_train_then_eval(tmp_path, capsys) -> None:
+    config = write_config(tmp_path / "c.yaml")
+    run_dir = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                str(config),
+                "--run-dir",
+                str(run_dir),
+                "--no-progress",
+                "--set",
+                "train.total_steps=80",
+            ]
+        )
+        == 0
+    )
+    run = RunDir.open(run_dir)
+    assert run.config["train"]["total_steps"] == 80
+    rows = run.read_metrics()
+    assert [r["step"] for r in rows] == [20, 40, 60, 80]
+    assert all(r["iterations"] > 0 for r in rows)
+    assert list((run_dir / "tb").iterdir()), "no TensorBoard events"
+    _, meta = load_checkpoint(run.latest_checkpoint())
+    assert meta["step"] == 80 and meta["agent"] == "tsallis_inf"
+    out_json = tmp_path / "eval.json"
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "eval",
+                str(run_dir),
+                "--json",
+                str(out_json),
+                "--baseline",
+                "fixed:1.5",
+                "--baseline",
+                "best_fixed",
+            ]
+        )
+        == 0
+    )
+    table = capsys.readouterr().out
+    assert "tsallis_inf" in table and "best_fixed" in table and "95% CI" in table
+    results = {r["policy"]: r for r in json.loads(out_json.read_text())}
+    assert set(results) == {"tsallis_inf", "fixed:1.5", "best_fixed"}
+    assert results["best_fixed"]["mean_return"] >= results["fixed:1.5"]["mean_return"]
+    assert all(
+        r["episodes"] == 3 and r["ci95_low"] <= r["mean_return"] <= r["ci95_high"]
+        for r in results.values()
+    )
+
+
+def test_eval_refuses_training_seeds(tmp_path, capsys) -> None:
+    config = write_config(tmp_path / "c.yaml", train__total_steps=20)
+    main(["train", str(config), "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    assert main(["eval", str(tmp_path / "run"), "--seeds", "2:6"]) == 2
+    assert "were used in training" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"agent__params": {"learning_rat": 1.0}}, "agent.params.learning_rat"),
+        ({"train__total_steps": "many"}, "train.total_steps"),
+        ({"env__id": "rlsuite/Nope-v0"}, "unknown environment"),
+        ({"agent__name": "nope"}, "unknown agent"),
+        ({"env__kwargs": {"variance": "medium"}}, "variance"),
+    ],
+)
+def test_bad_config_fails_before_any_work(tmp_path, capsys, change, message) -> None:
+    config = write_config(tmp_path / "c.yaml", **change)
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_bench_reports_a_ratio(capsys) -> None:
+    code = main(
+        [
+            "bench",
+            "rlsuite/SOR-ShiftedLaplacian-v0",
+            "--num-envs",
+            "1,8",
+            "--min-seconds",
+            "0.2",
+            "--set",
+            "n=6",
+        ]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [r["num_envs"] for r in result["results"]] == [1, 8]
+    assert all(r["speedup"] > 0 for r in result["results"])
+
+
+def _final_state(run_dir: Path) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    run = RunDir.open(run_dir)
+    tensors, _ = load_checkpoint(run.latest_checkpoint())
+    rows = [{k: v for k, v in r.items() if k != "time"} for r in run.read_metrics()]
+    return tensors, rows
+
+
+def test_killed_and_resumed_run_ends_identical(tmp_path) -> None:
+    config = write_config(tmp_path / "c.yaml", train__total_steps=400, train__checkpoint_every=50)
+    main(["train", str(config), "--run-dir", str(tmp_path / "whole"), "--no-progress"])
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "rlsuite.cli",
+            "train",
+            str(config),
+            "--run-dir",
+            str(killed),
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((killed / "checkpoints").glob("step_*.pt")):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial, _ = _final_state(killed)
+    assert int(partial["agent/num_timesteps"]) < 400, "the run finished before it was killed"
+    assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
+    whole_tensors, whole_rows = _final_state(tmp_path / "whole")
+    resumed_tensors, resumed_rows = _final_state(killed)
+    assert whole_tensors.keys() == resumed_tensors.keys()
+    for key in whole_tensors:
+        torch.testing.assert_close(
+            resumed_tensors[key], whole_tensors[key], rtol=0, atol=0, msg=key
+        )
+    assert resumed_rows == whole_rows
