@@ -115,37 +115,43 @@ def _learn(
     remaining = train_cfg.total_steps - agent.num_timesteps
     sums: dict[str, float] = {}
     count = 0
-    last_log = agent.num_timesteps
-    last_checkpoint = agent.num_timesteps
+    last_step = agent.num_timesteps
     display = _Progress(train_cfg.total_steps, agent.num_timesteps, enabled=progress)
 
     def save(step: int) -> None:
         meta = {**agent.metadata(), "experiment": config_to_dict(config)}
         run.save_checkpoint(step, {**agent.checkpoint_tensors(), **env_state_tensors(env)}, meta)
 
-    def callback(_: Agent, metrics: Mapping[str, float]) -> bool:
-        nonlocal count, last_log, last_checkpoint
-        for key, value in metrics.items():
-            sums[key] = sums.get(key, 0.0) + float(value)
-        count += 1
-        step = agent.num_timesteps
-        if step - last_log >= train_cfg.log_every:
+    def flush(step: int) -> None:
+        nonlocal count
+        if count:
             means = {k: v / count for k, v in sums.items()}
             run.log_metrics(step, means)
             display.update(step, means)
             sums.clear()
             count = 0
-            last_log = step
-        if step - last_checkpoint >= train_cfg.checkpoint_every:
+
+    def callback(_: Agent, metrics: Mapping[str, float]) -> bool:
+        # Rows and checkpoints fall on multiples of log_every / checkpoint_every, and a checkpoint
+        # flushes the running means first, so a resumed run logs exactly what an uninterrupted
+        # one does.
+        nonlocal count, last_step
+        for key, value in metrics.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+        count += 1
+        step = agent.num_timesteps
+        if step // train_cfg.log_every > last_step // train_cfg.log_every:
+            flush(step)
+        if step // train_cfg.checkpoint_every > last_step // train_cfg.checkpoint_every:
+            flush(step)
             save(step)
-            last_checkpoint = step
+        last_step = step
         return True
 
     with display:
         if remaining > 0:
             agent.learn(remaining, callback=callback)
-        if count:
-            run.log_metrics(agent.num_timesteps, {k: v / count for k, v in sums.items()})
+        flush(agent.num_timesteps)
         save(agent.num_timesteps)
     run.close()
 

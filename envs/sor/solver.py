@@ -231,7 +231,7 @@ def _to_wave(x: torch.Tensor, wave: _Wavefront) -> torch.Tensor:
     """``(B, n, n)`` grid fields → ``(2n+1, n+2, B)`` wave layout with zeros off the grid."""
     rows, cols = wave.shape
     out = x.new_zeros(rows * cols, x.shape[0])
-    out.index_copy_(0, wave.slots, x.reshape(x.shape[0], -1).T)
+    out.index_copy_(0, wave.slots, x.flatten(1).T)
     return out.view(rows, cols, -1)
 
 
@@ -734,8 +734,7 @@ def _check_solve_args(
     _check_omega(omega, systems)
     _check_tolerances(rtol, max_iterations)
     for name, value in (("b", b), ("x0", x0)):
-        finite = torch.isfinite(cast(torch.Tensor, value).reshape(systems.batch_size, -1))
-        finite = finite.all(dim=1)
+        finite = torch.isfinite(cast(torch.Tensor, value)).flatten(1).all(dim=1)
         if not bool(finite.all()):
             bad = torch.nonzero(~finite).flatten()[:5].tolist()
             raise ValueError(f"{name} must be finite; systems {bad} hold NaN or inf entries")

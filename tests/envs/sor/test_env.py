@@ -270,3 +270,12 @@ def test_sor_env_on_cuda_matches_cpu() -> None:
     _, r_gpu, _, _, _ = gpu.step(actions.cuda())
     assert r_gpu.device.type == "cuda"
     assert (r_cpu - r_gpu.cpu()).abs().max() <= 1
+
+
+def test_docstring_example_runs() -> None:
+    import doctest
+
+    import rlsuite.envs.sor.env as module
+
+    result = doctest.testmod(module, raise_on_error=False)
+    assert result.attempted >= 4 and result.failed == 0

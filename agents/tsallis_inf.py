@@ -1,0 +1,393 @@
+"""Tsallis-INF: a best-of-both-worlds bandit over the SOR environment's ω grid.
+
+Sources:
+
+* Zimmert & Seldin, "Tsallis-INF: An Optimal Algorithm for Stochastic and Adversarial
+  Bandits", JMLR 22(28), 2021 — the algorithm (their Algorithm 1 with α = 1/2).
+* Khodak, Chow, Balcan & Talwalkar, "Learning to Relax", ICLR 2024 — its use for choosing the
+  SOR relaxation ω of a sequence of linear systems (Section 3), against the best fixed ω in
+  hindsight, and the context-binned variant (Section 4).
+
+**The algorithm.** Tsallis-INF is follow-the-regularised-leader on the simplex with the
+1/2-Tsallis entropy ``Ψ(p) = −4 Σ_i sqrt(p_i)``. At round ``t`` (1-based) it plays
+
+    p_{t,i} = 4 / (η_t (L̂_i − x))²,    η_t = η₀ / sqrt(t),
+
+where ``L̂`` are the cumulative importance-weighted loss estimates and ``x < min_i L̂_i`` is the
+unique normaliser with ``Σ_i p_{t,i} = 1``. An arm ``I_t ~ p_t`` is pulled, its loss
+``ℓ_t ∈ [0, 1]`` is observed, and
+
+    iw (importance weighting):  L̂_{I_t} += ℓ_t / p_{t,I_t}
+    rv (reduced variance):      L̂_i += B_i + 1[i = I_t] (ℓ_t − B_i) / p_{t,i},
+                                B_i = 1/2 · 1[p_{t,i} ≥ η_t²]      (Zimmert & Seldin, Sec. 5)
+
+With ``η₀ = 2`` (iw) the pseudo-regret against the best fixed arm is at most ``4 sqrt(KT) + 1``
+in any adversarial sequence and ``O(Σ_i log T / Δ_i)`` in stochastic ones (their Theorem 1);
+with the rv estimator the paper's rate is ``η₀ = 4``.
+
+**The normaliser.** ``f(x) = Σ_i 4 / (η (L̂_i − x))²`` increases from 0 to ∞ on
+``(−∞, min L̂)``, so the root there is unique; to the right of ``min L̂`` ``f`` has further,
+*spurious* roots where ``p`` is no longer monotone in ``L̂``. Newton's method on ``f`` from a
+point left of the root overshoots (``f`` is convex), and can jump past the pole at ``min L̂``
+onto a spurious root. We write ``x = min L̂ − 2z/η`` and ``a_i = η (L̂_i − min L̂) / 2 ≥ 0``,
+so ``p_i = (a_i + z)^{−2}``; the root lies in ``[1, sqrt(K)]`` (``Σp ≥ 1`` at ``z = 1``,
+``Σp ≤ 1`` at ``z = sqrt(K)``). ``g(z) = (Σ_i (a_i + z)^{−2})^{−1/2}`` is a power mean of the
+``a_i + z`` with exponent −2, hence increasing and *concave* in ``z``: Newton's method on
+``g(z) = 1`` started at ``z = 1`` increases monotonically to the root and never passes it
+(the tangent of a concave function lies above it). A bisection step on the bracket guards
+against rounding. See :func:`tsallis_inf_probabilities`.
+
+**In the SOR environments.** The loss of the pulled ω is ``ℓ = iterations / loss_scale``
+(default ``loss_scale = env.max_iterations``, so ``ℓ ∈ [0, 1]`` as the theory requires).
+:class:`TsallisINF` ignores the observation and competes with the best fixed ω;
+:class:`TsallisINFContextBins` runs one independent learner (with its own round counter) per
+bin of the scalar context ``obs[:, 0]``.
+
+**Autoreset.** The env uses next-step autoreset: the step after a truncation only resets the
+sequence (reward 0). ``learn`` remembers the previous step's flags and makes no update on that
+step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from rlsuite.agents.base import Agent, Callback
+
+from rlsuite.vector import BatchedVectorEnv
+
+Estimator = Literal["iw", "rv"]
+PAPER_ETA0: dict[str, float] = {"iw": 2.0, "rv": 4.0}
+"""Zimmert & Seldin (2021), Theorem 1: η_t = 2/sqrt(t) with iw, 4/sqrt(t) with rv estimators."""
+
+
+def _positive_float(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a float, got {value!r} ({type(value).__name__})")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite float, got {value!r}")
+
+
+@dataclass
+class TsallisINFConfig:
+    """Hyperparameters of :class:`TsallisINF`."""
+
+    learning_rate_scale: float = 1.0  # η_t = scale · η₀/sqrt(t); η₀ = 2 (iw) / 4 (rv), the paper's
+    estimator: Estimator = "iw"  # loss estimates: "iw" importance-weighted, "rv" reduced-variance
+    loss_scale: float | None = None  # ℓ = iterations / loss_scale; None: env.max_iterations
+
+    def __post_init__(self) -> None:
+        _positive_float("learning_rate_scale", self.learning_rate_scale)
+        if self.estimator not in PAPER_ETA0:
+            raise ValueError(f"estimator must be 'iw' or 'rv', got {self.estimator!r}")
+        if self.loss_scale is not None:
+            _positive_float("loss_scale", self.loss_scale)
+
+
+@dataclass
+class TsallisINFContextBinsConfig(TsallisINFConfig):
+    """Hyperparameters of :class:`TsallisINFContextBins` (those of Tsallis-INF, plus bins)."""
+
+    context_range: tuple[float, float] = (-0.15, 0.45)  # c's support; paper's script: (-.15, .65)
+    num_bins: int = 10  # equal-width bins over context_range; the paper's script uses 5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        low, high = self.context_range
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(
+                f"context_range must be two finite floats (low, high) with low < high, "
+                f"got {self.context_range!r}"
+            )
+        if isinstance(self.num_bins, bool) or not isinstance(self.num_bins, int):
+            raise TypeError(f"num_bins must be an int, got {self.num_bins!r}")
+        if self.num_bins < 1:
+            raise ValueError(f"num_bins must be a positive int, got {self.num_bins!r}")
+
+
+# -- the normaliser -------------------------------------------------------------------------------
+def _solve_z(a: np.ndarray, tol: float, max_iter: int) -> float:
+    """The root ``z ∈ [1, sqrt(K)]`` of ``Σ_i (a_i + z)^{−2} = 1`` for ``a ≥ 0`` with ``min a = 0``
+    (safeguarded Newton on the concave ``g(z) = (Σ_i (a_i + z)^{−2})^{−1/2}``)."""
+    low, high = 1.0, math.sqrt(a.size)
+    z = low
+    for _ in range(max_iter):
+        u = a + z
+        s2 = float(np.sum(u**-2.0))
+        if abs(s2 - 1.0) <= tol:
+            return z
+        if s2 > 1.0:  # Σp too large: the root is to the right
+            low = z
+        else:
+            high = z
+        s3 = float(np.sum(u**-3.0))
+        step = (s2**1.5 - s2) / s3  # (1 − g) / g' with g = s2^{−1/2}, g' = s2^{−3/2} s3
+        z_next = z + step
+        if not (math.isfinite(z_next) and low <= z_next <= high) or z_next == z:
+            z_next = 0.5 * (low + high)
+        z = z_next
+    return z  # bisection halves a bracket of width sqrt(K) - 1: 100 steps reach float precision
+
+
+def tsallis_inf_normaliser(
+    cum_loss: np.ndarray | torch.Tensor, eta: float, *, tol: float = 1e-12, max_iter: int = 200
+) -> float:
+    """The normaliser ``x < min_i L̂_i`` with ``Σ_i 4 / (η (L̂_i − x))² = 1`` (see module doc)."""
+    losses = _as_loss_vector(cum_loss)
+    _positive_float("eta", eta)
+    low = float(losses.min())
+    z = _solve_z(0.5 * eta * (losses - low), tol, max_iter)
+    return low - 2.0 * z / eta
+
+
+def tsallis_inf_probabilities(
+    cum_loss: np.ndarray | torch.Tensor, eta: float, *, tol: float = 1e-12, max_iter: int = 200
+) -> np.ndarray | torch.Tensor:
+    """Tsallis-INF's (α = 1/2) distribution ``p_i = 4 (η (L̂_i − x))^{−2}`` over ``K`` arms.
+
+    ``cum_loss``: the ``(K,)`` cumulative loss estimates ``L̂`` (any finite reals); ``eta``: the
+    learning rate ``η_t > 0``. The normaliser ``x`` is solved to ``|Σp − 1| ≤ tol`` and ``p`` is
+    then divided by its sum. Returns float64, as a tensor on ``cum_loss``'s device if it is a
+    tensor and a numpy array otherwise. Lower loss never gets lower probability.
+    """
+    losses = _as_loss_vector(cum_loss)
+    _positive_float("eta", eta)
+    a = 0.5 * eta * (losses - losses.min())
+    z = _solve_z(a, tol, max_iter)
+    probs = (a + z) ** -2.0
+    probs /= probs.sum()
+    if isinstance(cum_loss, torch.Tensor):
+        return torch.as_tensor(probs, dtype=torch.float64, device=cum_loss.device)
+    return probs
+
+
+def _as_loss_vector(cum_loss: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(cum_loss, torch.Tensor):
+        cum_loss = cum_loss.detach().cpu().numpy()
+    losses = np.asarray(cum_loss, dtype=np.float64)
+    if losses.ndim != 1 or losses.size < 1:
+        raise ValueError(
+            f"cum_loss must be a 1-D array of at least one arm's loss, got shape {losses.shape}"
+        )
+    if not np.all(np.isfinite(losses)):
+        raise ValueError(f"cum_loss must be finite, got {losses.tolist()}")
+    return losses
+
+
+def _entropy(probs: np.ndarray) -> float:
+    nonzero = probs[probs > 0]
+    return float(-(nonzero * np.log(nonzero)).sum())
+
+
+# -- the agents -----------------------------------------------------------------------------------
+class _BinnedTsallisINF(Agent):
+    """``num_bins`` independent Tsallis-INF learners; a subclass maps observations to bins."""
+
+    config: TsallisINFConfig
+
+    def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
+        super().__init__(env, config, seed=seed)
+        space = env.single_action_space
+        if not isinstance(space, spaces.Discrete):
+            raise TypeError(
+                f"{type(self).__name__} needs a Discrete action space (a grid of ω), "
+                f"got {space}; use an env id without a continuous action type"
+            )
+        self.num_arms = int(space.n)
+        if self.config.loss_scale is not None:
+            self.loss_scale = float(self.config.loss_scale)
+        elif hasattr(env, "max_iterations"):
+            self.loss_scale = float(env.max_iterations)
+        else:
+            raise ValueError(
+                f"loss_scale=None means env.max_iterations, but {type(env).__name__} has no "
+                "max_iterations; set loss_scale to the largest cost (−reward) a step can have"
+            )
+        self.eta0 = PAPER_ETA0[self.config.estimator] * self.config.learning_rate_scale
+        bins = self._num_bins()
+        obs_dim = int(np.prod(env.single_observation_space.shape))
+        # Learned state (float64 and int64 on the CPU: a few dozen numbers).
+        self.cumulative_loss = np.zeros((bins, self.num_arms))  # L̂ per bin and arm
+        self.rounds = np.zeros(bins, dtype=np.int64)  # completed rounds per bin (t − 1)
+        self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
+        # Where learn() is in the env's stream (so that a resumed run continues exactly).
+        self._started = False  # env.reset(seed=self.seed) done
+        self._needs_reset = False  # the previous step ended a sequence: next one is a reset step
+        self._obs = torch.zeros(1, obs_dim, dtype=torch.float32)  # the current observation
+
+    # -- the algorithm ------------------------------------------------------------------------
+    def _num_bins(self) -> int:
+        return 1
+
+    def bins(self, obs: torch.Tensor) -> np.ndarray:
+        """The learner (bin) index of each observation, shape ``(len(obs),)``."""
+        return np.zeros(len(obs), dtype=np.int64)
+
+    def learning_rate(self, bin_index: int) -> float:
+        """``η_t = learning_rate_scale · η₀ / sqrt(t)`` for the bin's next round ``t``."""
+        return self.eta0 / math.sqrt(float(self.rounds[bin_index]) + 1.0)
+
+    def probabilities(self, bin_index: int = 0) -> np.ndarray:
+        """The distribution over arms the bin's learner plays next, shape ``(K,)``."""
+        return tsallis_inf_probabilities(
+            self.cumulative_loss[bin_index], self.learning_rate(bin_index)
+        )
+
+    def _sample(self, probs: np.ndarray) -> int:
+        u = float(torch.rand((), generator=self.generator, dtype=torch.float64))
+        return min(int(np.searchsorted(np.cumsum(probs), u, side="right")), len(probs) - 1)
+
+    def update(self, bin_index: int, arm: int, loss: float, probs: np.ndarray) -> None:
+        """One round of the bin's learner: arm ``arm`` was drawn from ``probs``, cost ``loss``."""
+        if self.config.estimator == "iw":
+            self.cumulative_loss[bin_index, arm] += loss / probs[arm]
+        else:
+            eta = self.learning_rate(bin_index)
+            baseline = np.where(probs >= eta * eta, 0.5, 0.0)
+            self.cumulative_loss[bin_index] += baseline
+            self.cumulative_loss[bin_index, arm] += (loss - baseline[arm]) / probs[arm]
+        self.rounds[bin_index] += 1
+
+    # -- the Agent protocol -------------------------------------------------------------------
+    def learn(self, total_steps: int, callback: Callback | None = None) -> _BinnedTsallisINF:
+        """Play ``total_steps`` rounds on ``self.env`` (a batch of one), updating after each.
+
+        The first call resets the env with ``seed=self.seed``; later calls (and calls after
+        :meth:`load_state_dict`) continue the env where it is. ``callback(self, metrics)``
+        runs after every step with ``reward``, ``iterations``, ``omega``, ``loss`` and the
+        entropy of the distribution played (a reset step reports ``reward`` 0 and ``entropy``
+        only); returning ``False`` stops learning.
+        """
+        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 0:
+            raise ValueError(f"total_steps must be a non-negative int, got {total_steps!r}")
+        env = self.env
+        if env.num_envs != 1:
+            raise ValueError(
+                f"{type(self).__name__}.learn plays one sequence: it needs an env with "
+                f"num_envs=1, got num_envs={env.num_envs} (predict() accepts any batch)"
+            )
+        if not self._started:
+            obs, _ = env.reset(seed=self.seed)
+            self._obs = obs.detach().cpu().to(torch.float32)
+            self._started = True
+            self._needs_reset = False
+        omega_grid = getattr(env, "omega_grid", None)
+        for _ in range(total_steps):
+            bin_index = int(self.bins(self._obs)[0])
+            probs = self.probabilities(bin_index)
+            reset_step = self._needs_reset
+            arm = 0 if reset_step else self._sample(probs)  # the env ignores a reset step's action
+            obs, reward, terminated, truncated, _ = env.step(
+                torch.tensor([arm], dtype=torch.int64, device=env.device)
+            )
+            metrics: dict[str, float] = {"reward": float(reward[0]), "entropy": _entropy(probs)}
+            if not reset_step:
+                cost = -float(reward[0])  # SOR: reward = −iterations
+                loss = cost / self.loss_scale
+                self.update(bin_index, arm, loss, probs)
+                omega = float(omega_grid[arm]) if omega_grid is not None else float(arm)
+                metrics.update(iterations=cost, omega=omega, loss=loss)
+            self._needs_reset = bool(terminated[0]) or bool(truncated[0])
+            self._obs = obs.detach().cpu().to(torch.float32)
+            self.num_timesteps += 1
+            if callback is not None and callback(self, metrics) is False:
+                break
+        return self
+
+    def predict(self, obs: Any, deterministic: bool = True) -> torch.Tensor | np.ndarray:
+        """Arms for a batch ``(N, obs_dim)`` of observations: the lowest cumulative loss estimate
+        of each observation's bin (the most probable arm) if ``deterministic``, else a draw from
+        the bin's distribution (with the agent's generator). Returns ``(N,)`` int64, a tensor on
+        ``obs``'s device for tensor input and a numpy array otherwise."""
+        batch = torch.as_tensor(obs).detach().cpu() if not isinstance(obs, torch.Tensor) else obs
+        if batch.ndim != 2:
+            raise ValueError(
+                f"obs must be a batch of shape (N, obs_dim), got shape {tuple(batch.shape)}; "
+                "wrap a single observation as obs[None]"
+            )
+        bin_index = self.bins(batch.detach().cpu())
+        if deterministic:
+            actions = np.argmin(self.cumulative_loss[bin_index], axis=1)
+        else:
+            actions = np.array([self._sample(self.probabilities(int(b))) for b in bin_index])
+        actions = actions.astype(np.int64)
+        if isinstance(obs, torch.Tensor):
+            return torch.as_tensor(actions, device=obs.device)
+        return actions
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {
+            "cumulative_loss": torch.tensor(self.cumulative_loss, dtype=torch.float64),
+            "rounds": torch.tensor(self.rounds, dtype=torch.int64),
+            "rng_state": self.generator.get_state(),
+            "started": torch.tensor(self._started),
+            "needs_reset": torch.tensor(self._needs_reset),
+            "obs": self._obs.clone(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        expected = self.state_dict()
+        if set(state) != set(expected):
+            raise ValueError(
+                f"{type(self).__name__} state has keys {sorted(state)}, expected {sorted(expected)}"
+            )
+        for key, value in state.items():
+            if not isinstance(value, torch.Tensor):
+                raise TypeError(f"state[{key!r}] must be a tensor, got {type(value).__name__}")
+            if tuple(value.shape) != tuple(expected[key].shape):
+                raise ValueError(
+                    f"state[{key!r}] has shape {tuple(value.shape)}, expected "
+                    f"{tuple(expected[key].shape)} (bins × arms = {self.cumulative_loss.shape}); "
+                    "was it saved with another num_bins or omega grid?"
+                )
+            if value.dtype != expected[key].dtype:
+                raise ValueError(
+                    f"state[{key!r}] has dtype {value.dtype}, expected {expected[key].dtype}"
+                )
+        self.cumulative_loss = state["cumulative_loss"].cpu().numpy().copy()
+        self.rounds = state["rounds"].cpu().numpy().copy()
+        self.generator.set_state(state["rng_state"].cpu().clone())
+        self._started = bool(state["started"])
+        self._needs_reset = bool(state["needs_reset"])
+        self._obs = state["obs"].cpu().clone()
+
+
+class TsallisINF(_BinnedTsallisINF):
+    """Tsallis-INF (α = 1/2) over the env's discrete actions; ignores the observation.
+
+    Competes with the best fixed ω in hindsight (Khodak et al. 2024, Section 3). See the
+    module docstring for the algorithm and :class:`TsallisINFConfig` for its hyperparameters.
+    """
+
+    name = "tsallis_inf"
+    Config = TsallisINFConfig
+
+
+class TsallisINFContextBins(_BinnedTsallisINF):
+    """One Tsallis-INF learner per bin of the scalar context ``obs[:, 0]``.
+
+    ``num_bins`` equal-width bins cover ``context_range``; a context outside it goes to the
+    nearest end bin. Each bin has its own round counter (so its own ``η_t``). This competes
+    with the best piecewise-constant map from context to ω (Khodak et al. 2024, Section 4).
+    """
+
+    name = "tsallis_inf_cb"
+    Config = TsallisINFContextBinsConfig
+    config: TsallisINFContextBinsConfig
+
+    def _num_bins(self) -> int:
+        return self.config.num_bins
+
+    def bins(self, obs: torch.Tensor) -> np.ndarray:
+        low, high = self.config.context_range
+        context = obs[:, 0].to(torch.float64).numpy()
+        if not np.all(np.isfinite(context)):
+            raise ValueError(f"the context obs[:, 0] must be finite, got {context.tolist()}")
+        index = np.floor((context - low) / (high - low) * self.config.num_bins)
+        return np.clip(index, 0, self.config.num_bins - 1).astype(np.int64)
