@@ -167,6 +167,27 @@ def tsallis_inf_probabilities(
     return probs
 
 
+def tsallis_inf_update(
+    cum_loss: np.ndarray,
+    arm: int,
+    loss: float,
+    probs: np.ndarray,
+    eta: float,
+    estimator: Estimator = "iw",
+) -> None:
+    """Add round ``t``'s loss estimates to ``cum_loss`` (in place): ``arm`` was drawn from
+    ``probs`` (played with learning rate ``eta``) and cost ``loss``. ``"iw"``: ``ℓ/p`` on the
+    pulled arm; ``"rv"``: ``B_i + 1[i = arm] (ℓ − B_i)/p_i`` with ``B_i = 1/2 · 1[p_i ≥ η²]``."""
+    if estimator == "iw":
+        cum_loss[arm] += loss / probs[arm]
+    elif estimator == "rv":
+        baseline = np.where(probs >= eta * eta, 0.5, 0.0)
+        cum_loss += baseline
+        cum_loss[arm] += (loss - baseline[arm]) / probs[arm]
+    else:
+        raise ValueError(f"estimator must be 'iw' or 'rv', got {estimator!r}")
+
+
 def _as_loss_vector(cum_loss: np.ndarray | torch.Tensor) -> np.ndarray:
     if isinstance(cum_loss, torch.Tensor):
         cum_loss = cum_loss.detach().cpu().numpy()
@@ -245,13 +266,14 @@ class _BinnedTsallisINF(Agent):
 
     def update(self, bin_index: int, arm: int, loss: float, probs: np.ndarray) -> None:
         """One round of the bin's learner: arm ``arm`` was drawn from ``probs``, cost ``loss``."""
-        if self.config.estimator == "iw":
-            self.cumulative_loss[bin_index, arm] += loss / probs[arm]
-        else:
-            eta = self.learning_rate(bin_index)
-            baseline = np.where(probs >= eta * eta, 0.5, 0.0)
-            self.cumulative_loss[bin_index] += baseline
-            self.cumulative_loss[bin_index, arm] += (loss - baseline[arm]) / probs[arm]
+        tsallis_inf_update(
+            self.cumulative_loss[bin_index],
+            arm,
+            loss,
+            probs,
+            self.learning_rate(bin_index),
+            self.config.estimator,
+        )
         self.rounds[bin_index] += 1
 
     # -- the Agent protocol -------------------------------------------------------------------

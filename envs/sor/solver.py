@@ -247,6 +247,8 @@ class _WaveOps:
 
     Holds scratch space and the slices of ``buffer`` the triangular recurrences use, made once
     (at these sizes, slicing costs as much as the arithmetic). ``gamma`` is ``γ = ωe/d`` ``(B,)``.
+    A diagonal update is an add and a multiply-add; for a single system, where every operation
+    costs its fixed overhead, it is one matrix-vector ``addmm_`` with ``γ`` as a scalar instead.
     """
 
     def __init__(self, wave: _Wavefront, buffer: torch.Tensor, gamma: torch.Tensor) -> None:
@@ -255,6 +257,19 @@ class _WaveOps:
         self.gamma = gamma
         self.pair = buffer.new_empty(rows, cols - 1, width)
         self.neighbours = buffer.new_empty(rows - 2, cols - 2, width)
+        self.scalar_gamma = float(gamma) if width == 1 else None
+        if self.scalar_gamma is not None:
+            # target[i] += γ·(source[i] + source[i+1]) as target += γ·S·source, S = [I 0] + [0 I]
+            pair = [_pair_matrix(m, buffer.device) for m in range(wave.n + 1)]
+            self.lower = [
+                (buffer[q, lo:hi], pair[hi - lo], buffer[q - 1, lo - 1 : hi])
+                for q, lo, hi in wave.bands[1:]
+            ]
+            self.upper = [
+                (buffer[q, lo:hi], pair[hi - lo], buffer[q + 1, lo : hi + 1])
+                for q, lo, hi in reversed(wave.bands[:-1])
+            ]
+            return
         tmp = buffer.new_empty(wave.n, width)
         self.lower = [
             (buffer[q, lo:hi], buffer[q - 1, lo - 1 : hi - 1], buffer[q - 1, lo:hi], tmp[: hi - lo])
@@ -275,16 +290,28 @@ class _WaveOps:
     def lower_solve_(self) -> None:
         """``buffer ← (I − γLₛ)⁻¹ buffer`` in place: ``y[q] += γ·(y[q−1, r−1] + y[q−1, r])``
         over the diagonals in increasing order."""
-        for target, up, left, tmp in self.lower:
-            torch.add(up, left, out=tmp)
-            target.addcmul_(tmp, self.gamma)
+        self._recurrence(self.lower)
 
     def upper_solve_(self) -> None:
         """``buffer ← (I − γUₛ)⁻¹ buffer`` in place: ``z[q] += γ·(z[q+1, r+1] + z[q+1, r])``
         over the diagonals in decreasing order."""
-        for target, down, right, tmp in self.upper:
-            torch.add(down, right, out=tmp)
+        self._recurrence(self.upper)
+
+    def _recurrence(self, steps: list) -> None:
+        if self.scalar_gamma is not None:
+            for target, pair, source in steps:
+                target.addmm_(pair, source, alpha=self.scalar_gamma)
+            return
+        for target, first, second, tmp in steps:
+            torch.add(first, second, out=tmp)
             target.addcmul_(tmp, self.gamma)
+
+
+@lru_cache(maxsize=256)
+def _pair_matrix(m: int, device: torch.device) -> torch.Tensor:
+    """``(m, m+1)`` with ones at ``(i, i)`` and ``(i, i+1)``: sums neighbouring pairs."""
+    eye = torch.eye(m, m + 1, dtype=_FLOAT)
+    return (eye + eye.roll(1, dims=1)).to(device)
 
 
 def _interior(u: torch.Tensor) -> torch.Tensor:
@@ -331,7 +358,10 @@ def _column_norm(u: torch.Tensor) -> torch.Tensor:
 def _all_continue(gap: torch.Tensor, strict: bool) -> bool:
     """True when no system stops: every ``gap`` finite and ``> 0`` (``≥ 0`` if not ``strict``).
     One reduction and one host synchronisation; NaN fails both comparisons."""
-    low, high = torch.stack(torch.aminmax(gap)).tolist()
+    if gap.numel() == 1:
+        low = high = gap.item()
+    else:
+        low, high = torch.stack(torch.aminmax(gap)).tolist()
     return (low > 0 if strict else low >= 0) and high < math.inf
 
 
@@ -431,11 +461,17 @@ def _sor_iterate(
     """The lockstep SOR loop behind :func:`sor_solve` (runs in inference mode).
 
     Each sweep forms ``s = (ω/d)(b − A x)``, whose norm times ``d/ω`` is the residual norm, then
-    ``x ← x + (I − γLₛ)⁻¹ s``.
+    ``x ← x + (I − γLₛ)⁻¹ s``. A stopped system is recorded, then *parked*: its scale becomes 0
+    and its ``gap`` offset +1, so it never stops again, and it keeps sweeping its own system in
+    its column, unseen (a system whose residual was not finite has its columns zeroed instead,
+    which keeps them exactly zero). The buffers are compacted only once half of their columns
+    are parked, so rebuilding them (and the slices of :class:`_WaveOps`) happens at most
+    ``log2(B)`` times, while the parked columns cost at most as much as the live ones.
     """
     d = systems.diag
     gamma = omega * systems.off / d
     scale = d / omega * _relative_norm_scale(b)[1]
+    offset = torch.full_like(scale, -rtol)  # gap = relative residual + offset; +1 when parked
     ids = torch.arange(systems.batch_size, device=systems.device)
     x = outcome.x.clone()
     scaled_rhs = _to_wave(b * (omega / d)[:, None, None], wave)
@@ -446,17 +482,28 @@ def _sor_iterate(
     while True:
         _scaled_residual(ops, x, step, scaled_rhs, omega, scaled_off)
         relative = _column_norm(step).mul_(scale)
-        gap = relative - rtol
+        gap = relative + offset
         if sweeps == max_iterations or not _all_continue(gap, strict=True):
-            done = ~(gap > 0) | ~torch.isfinite(gap) | (sweeps == max_iterations)
+            live = offset < 0
+            done = live if sweeps == max_iterations else ~(gap > 0) | ~torch.isfinite(gap)
             outcome.record(ids, done, x, sweeps, relative, relative <= rtol)
-            keep = torch.nonzero(~done).squeeze(1)
-            if keep.numel() == 0:
+            live &= ~done
+            remaining = int(live.sum())
+            if remaining == 0:
                 return
-            ids, x, step, scaled_rhs, scaled_off, omega, gamma, scale = _select(
-                keep, ids, x, step, scaled_rhs, scaled_off, omega, gamma, scale
-            )
-            ops = _WaveOps(wave, step, gamma)
+            if 2 * remaining <= live.numel():
+                keep = torch.nonzero(live).squeeze(1)
+                ids, x, step, scaled_rhs, scaled_off, omega, gamma, scale, offset = _select(
+                    keep, ids, x, step, scaled_rhs, scaled_off, omega, gamma, scale, offset
+                )
+                ops = _WaveOps(wave, step, gamma)
+            else:
+                scale.masked_fill_(done, 0.0)
+                offset.masked_fill_(done, 1.0)
+                broken = done & ~torch.isfinite(relative)
+                if bool(broken.any()):
+                    for field in (x, step, scaled_rhs):
+                        field.masked_fill_(broken, 0.0)
         ops.lower_solve_()
         x.add_(step)
         sweeps += 1
