@@ -66,7 +66,7 @@ class ChebCBConfig:
     degree: int = 5  # Chebyshev features T_0..T_degree; the paper's scripts: m = 6 (degree 5)
     context_range: tuple[float, float] = (-0.15, 0.45)  # mapped to [-1, 1]; paper: (-.15, .65)
     ridge: float = 1.0  # λ of the per-arm ridge regressions (prior: cost 0, i.e. optimism)
-    gamma_scale: float = 1.0  # γ_t = gamma_scale · sqrt(K t) / σ̂_t (SquareCB, Foster & Rakhlin)
+    gamma_scale: float = 10.0  # γ_t = gamma_scale · sqrt(K t) / σ̂_t (SquareCB, Foster & Rakhlin)
     min_residual_scale: float = 0.01  # σ̂_t ≥ this × the mean normalised cost (keeps γ finite)
     loss_scale: float | None = None  # y = iterations / loss_scale; None: env.max_iterations
 

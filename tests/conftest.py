@@ -13,3 +13,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+# One torch thread per test process: pytest-xdist already runs one process per core, and
+# oversubscribed BLAS threads make the shared 2-core machines many times slower.
+torch.set_num_threads(1)

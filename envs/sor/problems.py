@@ -60,7 +60,9 @@ class ShiftedLaplacianFamily:
     """``(A + cI) x = b`` on an ``n × n`` grid, a new ``c`` and ``b`` at every step.
 
     Arguments:
-        n: interior grid side (the paper uses small grids; default 10, so 100 unknowns).
+        n: interior grid side, ``2 ≤ n ≤ 10`` (default 10, so 100 unknowns, ``h = 1/11``): the
+            stencil's smallest eigenvalue ``4(1 − cos πh)`` must exceed 0.15 for ``A + cI`` to
+            stay positive definite at ``c = −0.15``.
         variance: ``"high"`` draws ``c`` with Beta(0.5, 1.5), ``"low"`` with Beta(2, 6).
         rhs_radius: ``b`` is a standard Gaussian in ``R^{n²}`` conditioned on ``‖b‖ ≤ rhs_radius``
             (default ``sqrt(n²) + 2``, a little above the typical norm ``≈ n``).
@@ -73,6 +75,12 @@ class ShiftedLaplacianFamily:
             raise ValueError(f"n must be an int >= 2, got {n!r}")
         if variance not in BETA_PARAMETERS:
             raise ValueError(f"variance must be one of {sorted(BETA_PARAMETERS)}, got {variance!r}")
+        smallest_eigenvalue = 4.0 * (1.0 - math.cos(math.pi / (n + 1)))  # of the stencil (4, -1)
+        if smallest_eigenvalue <= 0.15:
+            raise ValueError(
+                f"n={n} makes A + cI indefinite for c near -0.15 (its smallest eigenvalue is "
+                f"{smallest_eigenvalue:.4f} - 0.15 < 0); the paper's shift range needs n <= 10"
+            )
         self.n = n
         self.variance = variance
         self.rhs_radius = float(n + 2 if rhs_radius is None else rhs_radius)

@@ -37,13 +37,20 @@ updates. The solvers store every field as a ``(2n+1, n+2, B)`` tensor: slot ``(q
 point ``(i, j) = (r − 1, q − r)`` (``q = i + j + 1``), the batch is the last, contiguous axis, and
 all slots that are not grid points stay exactly zero. Then the up/left neighbours of slot
 ``(q, r)`` are slots ``(q−1, r−1)``, ``(q−1, r)`` and the down/right ones ``(q+1, r+1)``,
-``(q+1, r)``: every diagonal update is two tensor operations on contiguous slices, one add and
-one multiply-add, with no gather or scatter.
+``(q+1, r)``: a diagonal update works on contiguous slices, with no gather or scatter, in one or
+two tensor operations (see :class:`_WaveOps`). An SOR sweep is then one stencil residual
+(which the convergence test needs anyway) and ``2n − 2`` diagonal updates.
 
 **Lockstep batches.** All systems iterate together; after every iteration each system's residual
 is checked, and systems that converged (or whose residual is no longer finite, or that reached
-``max_iterations``) are recorded and removed from the active batch, so their ``x`` and iteration
-count freeze and later iterations cost only the systems still running.
+``max_iterations``) are recorded, so their ``x`` and iteration count freeze; the buffers shrink
+as systems stop, so later iterations cost mostly the systems still running.
+
+**Threads.** Only whole-buffer operations of wide batches (``(2n+1)(n+2)B`` elements, above
+torch's 32768-element grain) use intra-op threads. On a 2-core machine, 2 torch threads solved
+256 systems about 1.7× faster than 1 when the cores were free, but 3–30× slower when the cores
+were also busy with other processes (OpenMP threads waiting for each other): on shared CPUs
+prefer ``torch.set_num_threads(1)`` with one process per core.
 
 **Sparse path.** :func:`sparse_sor_solve` and :func:`sparse_ssor_pcg_solve` run the same methods on
 the CPU for one user SciPy matrix shared by the batch (per-system ``ω``, ``b``, ``x0``), with the
@@ -56,7 +63,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -120,7 +127,7 @@ class StencilSystems:
             raise ValueError(f"diag and off must be on one device, got {d.device} and {e.device}")
         _require(torch.isfinite(d) & (d > 0), "diag", d, "every d must be finite and > 0")
         _require(torch.isfinite(e) & (e >= 0), "off", e, "every e must be finite and >= 0")
-        bound = 4.0 * e * math.cos(math.pi / (self.n + 1))
+        bound = 4.0 * e * self._cos_h
         _require(
             d > bound, "diag", d,
             f"SPD needs d > 4·e·cos(π/(n+1)) (n={self.n}, i.e. Jacobi radius < 1); "
@@ -142,7 +149,13 @@ class StencilSystems:
     def jacobi_radius(self) -> torch.Tensor:
         """``ρ_J = 4e·cos(πh)/d``, ``h = 1/(n+1)``: the spectral radius of ``I − D⁻¹A``,
         shape ``(B,)``."""
-        return 4.0 * self.off * math.cos(math.pi / (self.n + 1)) / self.diag
+        return 4.0 * self.off * self._cos_h / self.diag
+
+    @property
+    def _cos_h(self) -> float:
+        """``cos(πh)``, the top eigenvalue of the 1-D neighbour average; 0 for ``n = 1``, which
+        has no neighbours (``cos(π/2)`` is not exactly 0 in floating point)."""
+        return math.cos(math.pi / (self.n + 1)) if self.n > 1 else 0.0
 
 
 @dataclass(frozen=True)
@@ -242,30 +255,57 @@ def _from_wave(w: torch.Tensor, wave: _Wavefront) -> torch.Tensor:
     return flat.T.reshape(-1, wave.n, wave.n).contiguous()
 
 
+class _Views(NamedTuple):
+    """Slices of a wave-layout field ``u``: ``u[:, :-1]``, ``u[:, 1:]`` (row pairs), the
+    interior ``u[1:-1, 1:-1]`` and ``u`` as an ``(M, B)`` matrix."""
+
+    field: torch.Tensor
+    head: torch.Tensor
+    tail: torch.Tensor
+    inner: torch.Tensor
+    flat: torch.Tensor
+
+
 class _WaveOps:
     """Stencil kernels on the wave layout for a fixed active batch of ``width`` systems.
 
     Holds scratch space and the slices of ``buffer`` the triangular recurrences use, made once
     (at these sizes, slicing costs as much as the arithmetic). ``gamma`` is ``γ = ωe/d`` ``(B,)``.
-    A diagonal update is an add and a multiply-add; for a single system, where every operation
-    costs its fixed overhead, it is one matrix-vector ``addmm_`` with ``γ`` as a scalar instead.
+    A diagonal step ``y[q] += γ·(y[q−1, r−1] + y[q−1, r])`` is done one of three ways, all exact
+    substitutions, chosen for speed (each operation has a fixed cost of a few µs on the CPU):
+
+    * one system: one matrix-vector ``addmm_`` with the pair-sum matrix ``S`` and ``γ`` as a scalar;
+    * a narrow batch whose ``γ`` is not tiny: with ``w[q] = γ^(−q)·y[q]`` the step becomes
+      ``w[q] += S·w[q−1]``, the same for every system, so one ``addmm_`` per diagonal between
+      two rescalings of the whole buffer (``γ_min^(2n) ≥ 1e-100`` keeps the scaled values far
+      from overflow; wide batches are faster elementwise since ``S`` is mostly zeros);
+    * otherwise: an add and a multiply-add on the contiguous diagonal slices.
     """
 
     def __init__(self, wave: _Wavefront, buffer: torch.Tensor, gamma: torch.Tensor) -> None:
         rows, cols = wave.shape
         width = buffer.shape[-1]
         self.gamma = gamma
+        self.buffer = buffer
         self.pair = buffer.new_empty(rows, cols - 1, width)
+        self.pair_up_left, self.pair_down_right = self.pair[:-2, :-1], self.pair[2:, 1:]
         self.neighbours = buffer.new_empty(rows - 2, cols - 2, width)
-        self.scalar_gamma = float(gamma) if width == 1 else None
-        if self.scalar_gamma is not None:
-            # target[i] += γ·(source[i] + source[i+1]) as target += γ·S·source, S = [I 0] + [0 I]
+        self._views: dict[int, _Views] = {}
+        self.alpha = float(gamma) if width == 1 else 1.0
+        self.scaling: tuple[torch.Tensor, ...] | None = None
+        low, high = torch.stack(torch.aminmax(gamma)).tolist() if width else (0.0, 0.0)
+        if 1 < width and width * wave.n <= 512 and high <= 1 and low ** (rows - 1) >= 1e-100:
+            plane = torch.arange(rows, dtype=_FLOAT, device=buffer.device)[:, None, None]
+            powers = (-plane, plane, plane + 1 - rows, rows - 1 - plane)
+            self.scaling = tuple(gamma**power for power in powers)
+        self.shared = width == 1 or self.scaling is not None
+        if self.shared:
             pair = [_pair_matrix(m, buffer.device) for m in range(wave.n + 1)]
-            self.lower = [
+            self.lower: list[tuple[torch.Tensor, ...]] = [
                 (buffer[q, lo:hi], pair[hi - lo], buffer[q - 1, lo - 1 : hi])
                 for q, lo, hi in wave.bands[1:]
             ]
-            self.upper = [
+            self.upper: list[tuple[torch.Tensor, ...]] = [
                 (buffer[q, lo:hi], pair[hi - lo], buffer[q + 1, lo : hi + 1])
                 for q, lo, hi in reversed(wave.bands[:-1])
             ]
@@ -280,31 +320,44 @@ class _WaveOps:
             for q, lo, hi in reversed(wave.bands[:-1])
         ]
 
+    def views(self, u: torch.Tensor) -> _Views:
+        """The slices of the (contiguous) field ``u`` used every iteration, made once."""
+        entry = self._views.get(id(u))
+        if entry is None or entry.field is not u:
+            entry = _Views(u, u[:, :-1], u[:, 1:], u[1:-1, 1:-1], u.view(-1, u.shape[-1]))
+            self._views[id(u)] = entry
+        return entry
+
     def neighbour_sum(self, u: torch.Tensor) -> torch.Tensor:
         """Sum of the 4 neighbours of every interior slot of ``u``, ``(2n−1, n, B)``: the up and
         left ones are the pair ``(q−1, r−1) + (q−1, r)``, the down and right ones ``(q+1, r+1) +
         (q+1, r)``, so one pairwise sum along rows serves both."""
-        torch.add(u[:, :-1], u[:, 1:], out=self.pair)
-        return torch.add(self.pair[:-2, :-1], self.pair[2:, 1:], out=self.neighbours)
+        views = self.views(u)
+        torch.add(views.head, views.tail, out=self.pair)
+        return torch.add(self.pair_up_left, self.pair_down_right, out=self.neighbours)
 
     def lower_solve_(self) -> None:
         """``buffer ← (I − γLₛ)⁻¹ buffer`` in place: ``y[q] += γ·(y[q−1, r−1] + y[q−1, r])``
         over the diagonals in increasing order."""
-        self._recurrence(self.lower)
+        self._recurrence(self.lower, 0)
 
     def upper_solve_(self) -> None:
         """``buffer ← (I − γUₛ)⁻¹ buffer`` in place: ``z[q] += γ·(z[q+1, r+1] + z[q+1, r])``
-        over the diagonals in decreasing order."""
-        self._recurrence(self.upper)
+        over the diagonals in decreasing order (scaled by ``γ^(q − 2n)`` when shared)."""
+        self._recurrence(self.upper, 2)
 
-    def _recurrence(self, steps: list) -> None:
-        if self.scalar_gamma is not None:
+    def _recurrence(self, steps: list[tuple[torch.Tensor, ...]], first_table: int) -> None:
+        if self.scaling is not None:
+            self.buffer.mul_(self.scaling[first_table])
+        if self.shared:
             for target, pair, source in steps:
-                target.addmm_(pair, source, alpha=self.scalar_gamma)
-            return
-        for target, first, second, tmp in steps:
-            torch.add(first, second, out=tmp)
-            target.addcmul_(tmp, self.gamma)
+                target.addmm_(pair, source, alpha=self.alpha)
+        else:
+            for target, first, second, tmp in steps:
+                torch.add(first, second, out=tmp)
+                target.addcmul_(tmp, self.gamma)
+        if self.scaling is not None:
+            self.buffer.mul_(self.scaling[first_table + 1])
 
 
 @lru_cache(maxsize=256)
@@ -314,18 +367,14 @@ def _pair_matrix(m: int, device: torch.device) -> torch.Tensor:
     return (eye + eye.roll(1, dims=1)).to(device)
 
 
-def _interior(u: torch.Tensor) -> torch.Tensor:
-    return u[1:-1, 1:-1]
-
-
 def _apply_stencil(
     ops: _WaveOps, u: torch.Tensor, out: torch.Tensor, diag: torch.Tensor, off: torch.Tensor
 ) -> torch.Tensor:
     """``out ← A u`` on the wave layout; ``off`` is ``e`` times the interior mask, so slots off
     the grid stay zero."""
     neighbours = ops.neighbour_sum(u)
-    inner = _interior(out)
-    torch.mul(_interior(u), diag, out=inner)
+    inner = ops.views(out).inner
+    torch.mul(ops.views(u).inner, diag, out=inner)
     inner.addcmul_(neighbours, off, value=-1.0)
     return out
 
@@ -337,21 +386,20 @@ def _scaled_residual(
     """``out ← (ω/d)(b − A x) = (ω/d)b − ωx + γ·(neighbour sum)``, the input of the SOR forward
     substitution; ``scaled_rhs = (ω/d)b``, ``scaled_off = γ`` times the interior mask."""
     neighbours = ops.neighbour_sum(x)
-    inner = _interior(out)
-    torch.addcmul(_interior(scaled_rhs), _interior(x), omega, value=-1.0, out=inner)
+    inner = ops.views(out).inner
+    torch.addcmul(ops.views(scaled_rhs).inner, ops.views(x).inner, omega, value=-1.0, out=inner)
     inner.addcmul_(neighbours, scaled_off)
     return out
 
 
 def _column_dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Per-system inner products of two wave-layout fields, ``(B,)``."""
-    width = u.shape[-1]
-    return torch.linalg.vecdot(u.reshape(-1, width), v.reshape(-1, width), dim=0)
+    """Inner products of the columns of two ``(M, B)`` matrices (flattened fields), ``(B,)``."""
+    return torch.linalg.vecdot(u, v, dim=0)
 
 
 def _column_norm(u: torch.Tensor) -> torch.Tensor:
-    """Per-system 2-norms, ``(B,)`` (``vecdot`` then ``sqrt``: several times faster on the CPU
-    than ``vector_norm`` over a leading axis)."""
+    """2-norms of the columns of ``(M, B)``: ``vecdot`` then ``sqrt``, several times faster on
+    the CPU than ``vector_norm`` over a leading axis."""
     return _column_dot(u, u).sqrt_()
 
 
@@ -481,7 +529,7 @@ def _sor_iterate(
     sweeps = 0
     while True:
         _scaled_residual(ops, x, step, scaled_rhs, omega, scaled_off)
-        relative = _column_norm(step).mul_(scale)
+        relative = _column_norm(ops.views(step).flat).mul_(scale)
         gap = relative + offset
         if sweeps == max_iterations or not _all_continue(gap, strict=True):
             live = offset < 0
@@ -556,7 +604,7 @@ def _pcg_iterate(
     rho_old = torch.ones_like(d)
     it = 0
     while True:
-        norm = _column_norm(r)
+        norm = _column_norm(ops.views(r).flat)
         gap = norm - threshold
         if it == max_iterations or not _all_continue(gap, strict=False):
             done = (gap < 0) | ~torch.isfinite(gap) | (it == max_iterations)
@@ -576,13 +624,13 @@ def _pcg_iterate(
         ops.lower_solve_()
         z.mul_(middle_scale)
         ops.upper_solve_()
-        rho = _column_dot(r, z)
+        rho = _column_dot(ops.views(r).flat, ops.views(z).flat)
         if it == 0:
             p.copy_(z)
         else:
             p.mul_(rho / rho_old).add_(z)
         _apply_stencil(ops, p, q, d, off)
-        alpha = rho / _column_dot(p, q)
+        alpha = rho / _column_dot(ops.views(p).flat, ops.views(q).flat)
         x.addcmul_(p, alpha)
         r.addcmul_(q, alpha, value=-1.0)
         rho_old = rho

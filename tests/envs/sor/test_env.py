@@ -202,6 +202,7 @@ def test_bad_continuous_omega_is_an_error(bad: float) -> None:
         ({"solver": "jacobi"}, "solver"),
         ({"variance": "medium"}, "variance"),
         ({"n": 1}, "n must be"),
+        ({"n": 11}, "indefinite"),
     ],
 )
 def test_bad_constructor_arguments(kwargs: dict, message: str) -> None:

@@ -7,6 +7,7 @@ tridiagonals, triangular factors from ``scipy.sparse.tril``), never from the sol
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -31,6 +32,18 @@ from scipy.sparse.linalg import LinearOperator, cg, spsolve, spsolve_triangular
 F64 = torch.float64
 N_GRID = 10
 OMEGA_STAR_C0 = 1.560388  # Young's ω* for the 10×10 Laplacian, ρ_J = cos(π/11)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Run with one intra-op thread. The solver's tensors are small (≤ 10⁵ elements): a second
+    thread gains at most ~1.7× on free cores, but when the cores are also busy with other work
+    (pytest-xdist, a loaded CI runner) OpenMP threads waiting for each other made these tests
+    ~10× slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 # -- independent references -----------------------------------------------------------------------
@@ -132,7 +145,7 @@ def test_best_grid_omega_is_near_young_optimum() -> None:
 
 # -- 3. solutions ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("solve", [sor_solve, ssor_pcg_solve])
-def test_solutions_meet_tolerance_and_match_spsolve(solve) -> None:
+def test_solutions_meet_tolerance_and_match_spsolve(solve: Callable[..., SolveResult]) -> None:
     shifts, omegas = [-0.15, 0.0, 0.2, 0.45], [1.9, 1.5, 1.0, 1.3]
     b = gaussian(len(shifts), seed=1)
     result = solve(shifted(shifts), b, torch.zeros_like(b), torch.tensor(omegas, dtype=F64))
@@ -164,6 +177,12 @@ def test_ssor_pcg_iterations_match_scipy_cg() -> None:
     b = gaussian(len(cases), seed=2)
     omega = torch.tensor([w for _, w in cases], dtype=F64)
     result = ssor_pcg_solve(shifted([c for c, _ in cases]), b, torch.zeros_like(b), omega)
+    # The same cases tiled to a wide batch (the elementwise recurrence) count the same.
+    tiled = b.repeat(10, 1, 1)
+    wide = ssor_pcg_solve(
+        shifted([c for c, _ in cases] * 10), tiled, torch.zeros_like(tiled), omega.repeat(10)
+    )
+    assert wide.iterations.tolist() == result.iterations.tolist() * 10
     for k, (shift, w) in enumerate(cases):
         A = stencil_matrix(N_GRID, 4 + shift, 1.0)
         expected = scipy_pcg_iterations(A, b[k].reshape(-1).numpy(), w, 1e-8)
@@ -171,18 +190,27 @@ def test_ssor_pcg_iterations_match_scipy_cg() -> None:
 
 
 # -- 5. one sweep against a dense reference ------------------------------------------------------
-def test_sor_sweep_matches_dense_forward_substitution() -> None:
-    shifts, omegas = [-0.15, 0.1, 0.45], [1.85, 1.0, 0.4]
-    x, b = gaussian(3, seed=4), gaussian(3, seed=5)
+@pytest.mark.parametrize("copies", [1, 20])
+def test_sor_sweep_matches_dense_forward_substitution(copies: int) -> None:
+    """Three systems swept alone (a batch of one), together, and tiled to 60 (the three code
+    paths of the diagonal recurrence) against dense forward substitution."""
+    shifts, omegas = [-0.15, 0.1, 0.45] * copies, [1.85, 1.0, 0.4] * copies
+    x, b = gaussian(len(shifts), seed=4), gaussian(len(shifts), seed=5)
     before = x.clone()
     swept = sor_sweep(shifted(shifts), x, b, torch.tensor(omegas, dtype=F64))
     assert torch.equal(x, before)  # the input is not modified
+    alone = [
+        sor_sweep(shifted(shifts[k : k + 1]), x[k : k + 1], b[k : k + 1], full(1, omegas[k]))[0]
+        for k in range(3)
+    ]
     for k, (shift, w) in enumerate(zip(shifts, omegas, strict=True)):
         A = stencil_matrix(N_GRID, 4 + shift, 1.0).toarray()
         lower = np.diag(np.diag(A)) / w + np.tril(A, k=-1)
         xk, bk = x[k].reshape(-1).numpy(), b[k].reshape(-1).numpy()
         expected = xk + scipy.linalg.solve_triangular(lower, bk - A @ xk, lower=True)
         np.testing.assert_allclose(swept[k].reshape(-1).numpy(), expected, rtol=0, atol=1e-12)
+        if k < 3:
+            np.testing.assert_allclose(alone[k].reshape(-1).numpy(), expected, rtol=0, atol=1e-12)
 
 
 def test_sor_solve_is_repeated_sweeps() -> None:
@@ -197,7 +225,9 @@ def test_sor_solve_is_repeated_sweeps() -> None:
 
 # -- 6. batch consistency -------------------------------------------------------------------------
 @pytest.mark.parametrize(("solve", "atol"), [(sor_solve, 1e-12), (ssor_pcg_solve, 1e-9)])
-def test_batch_gives_the_same_answers_as_single_solves(solve, atol: float) -> None:
+def test_batch_gives_the_same_answers_as_single_solves(
+    solve: Callable[..., SolveResult], atol: float
+) -> None:
     """SOR iterates of a system differ between batch sizes only by rounding (a batch of one
     uses a matrix-vector product per diagonal, larger batches an add and a multiply-add): about
     1e-15. CG's inner products are torch reductions whose summation order depends on the batch
@@ -319,7 +349,7 @@ def test_bad_fields_are_rejected() -> None:
 
 # -- stopping rules and edge cases ----------------------------------------------------------------
 @pytest.mark.parametrize("solve", [sor_solve, ssor_pcg_solve])
-def test_stopping_rules(solve) -> None:
+def test_stopping_rules(solve: Callable[..., SolveResult]) -> None:
     systems, b = shifted([0.0, 0.0, 0.0, 0.0]), gaussian(4, seed=13)
     b[1] = 0.0
     x0 = torch.zeros_like(b)
@@ -378,6 +408,20 @@ def test_heat_type_systems_with_tiny_coupling() -> None:
             x = result.x[k].reshape(-1).numpy()
             residual = np.linalg.norm(rhs - A @ x) / np.linalg.norm(rhs)
             assert residual <= 1e-8 * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_tiny_grids(n: int) -> None:
+    d, e = torch.tensor([4.0, 2.5], dtype=F64), torch.tensor([1.0, 0.6], dtype=F64)
+    systems = StencilSystems(d, e, n)
+    b = gaussian(2, n=n, seed=18)
+    for solve in (sor_solve, ssor_pcg_solve):
+        result = solve(systems, b, torch.zeros_like(b), torch.tensor([1.3, 0.7], dtype=F64))
+        assert bool(result.converged.all())
+        for k in range(2):
+            A = stencil_matrix(n, float(d[k]), float(e[k])).toarray()
+            exact = np.linalg.solve(A, b[k].reshape(-1).numpy())
+            np.testing.assert_allclose(result.x[k].reshape(-1).numpy(), exact, rtol=0, atol=1e-7)
 
 
 def test_results_are_ordinary_tensors() -> None:
