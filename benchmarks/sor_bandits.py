@@ -1,6 +1,6 @@
 """The Learning-to-Relax bandit figure: learners against the best fixed ω and the oracle.
 
-Khodak, Chow, Balcan & Talwalkar, "Learning to Relax", ICLR 2024, Section 6 (their
+Khodak, Chow, Balcan & Talwalkar, "Learning to Relax", ICLR 2024 (their
 ``scripts/contextual.m``): a sequence of ``--steps`` shifted-Laplacian systems
 ``(A + cI) x = b`` (``c = −0.15 + 0.6·Beta``, high variance by default) is solved once by each
 learner, which picks ω from the grid ``linspace(1, 1.95, 20)`` before every solve. Every learner
@@ -11,12 +11,12 @@ exposes ``instance_optimal_omega()``.
 
 Prints one JSON document::
 
-    python benchmarks/sor_bandits.py --steps 5000            # the paper's T (≈ 25 min on 2 cores)
+    python benchmarks/sor_bandits.py --steps 5000 --jobs 2   # the paper's T (≈ 9 min on 2 cores)
     python benchmarks/sor_bandits.py --steps 500 --jobs 2    # a quick look
 
 ``learners.<name>.mean_iterations`` is the learner's mean over the whole sequence,
-``running_mean`` its mean over the first ``T'`` systems for ``T' = 1000, 2000, …``; ``ratio`` is
-the mean divided by the best fixed ω's mean.
+``running_mean`` its mean over the first ``T'`` systems for ``T' = 1000, 2000, …`` and
+``ratio_to_best_fixed`` the mean divided by the best fixed ω's mean.
 """
 
 from __future__ import annotations
@@ -130,13 +130,13 @@ def run_benchmark(
         "steps": steps,
         "seed": seed,
         "best_fixed": {
-            "omega": grid[best],
+            "omega": round(grid[best], 12),
             "index": best,
             "mean_iterations": best_mean,
             "running_mean": {str(t): float(table[:t, best].mean()) for t in checkpoints},
         },
         "fixed_omega_mean_iterations": {
-            f"{omega:.2f}": float(m) for omega, m in zip(grid, per_omega, strict=True)
+            f"{omega:.4g}": float(m) for omega, m in zip(grid, per_omega, strict=True)
         },
         "learners": {},
         "seconds": {"hindsight": hindsight["seconds"]},

@@ -85,7 +85,10 @@ def measure(n: int, device: torch.device, repeats: int, seed: int) -> dict[str, 
         return [
             sor_solve(
                 StencilSystems(systems.diag[k : k + 1], systems.off[k : k + 1], n),
-                b[k : k + 1], torch.zeros_like(b[k : k + 1]), omega[k : k + 1], rtol=RTOL,
+                b[k : k + 1],
+                torch.zeros_like(b[k : k + 1]),
+                omega[k : k + 1],
+                rtol=RTOL,
             )
             for k in range(BATCH)
         ]
@@ -114,8 +117,10 @@ def measure(n: int, device: torch.device, repeats: int, seed: int) -> dict[str, 
         "systems": BATCH,
         "shift_distribution": f"c = {C_LOW[n]} + {C_HIGH - C_LOW[n]:.2f}·Beta(0.5, 1.5)",
         "iterations": {
-            "min": int(iterations.min()), "median": float(np.median(iterations)),
-            "max": int(iterations.max()), "sum": int(iterations.sum()),
+            "min": int(iterations.min()),
+            "median": float(np.median(iterations)),
+            "max": int(iterations.max()),
+            "sum": int(iterations.sum()),
             "all_converged": bool(result.converged.all()),
             "sequential_counts_equal_batched": bool(np.array_equal(single_iterations, iterations)),
         },
@@ -140,7 +145,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="torch device for the batched solver")
     parser.add_argument(
-        "--threads", type=int, default=None,
+        "--threads",
+        type=int,
+        default=None,
         help="torch.set_num_threads (default: torch's own choice; the JSON records the value)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs; the best is reported")
@@ -158,8 +165,10 @@ def main() -> None:
         "omega": OMEGA,
         "rtol": RTOL,
         "versions": {
-            "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "pyamg": pyamg.__version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "numpy": np.__version__,
+            "pyamg": pyamg.__version__,
         },
         "results": [measure(n, device, args.repeats, args.seed) for n in (10, 32)],
     }

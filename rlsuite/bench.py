@@ -13,13 +13,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 from rlsuite.vector import resolve_device
 
 
-def _rate(step: Callable[[], None], num_envs: int, min_seconds: float) -> float:
+def _rate(step: Callable[[], object], num_envs: int, min_seconds: float) -> float:
     step()  # warm-up (caches, lazy imports)
     steps, start = 0, time.perf_counter()
     while True:
@@ -28,6 +27,10 @@ def _rate(step: Callable[[], None], num_envs: int, min_seconds: float) -> float:
         elapsed = time.perf_counter() - start
         if elapsed >= min_seconds:
             return steps * num_envs / elapsed
+
+
+def _native_actions(env: gym.vector.VectorEnv) -> torch.Tensor:
+    return torch.as_tensor(env.action_space.sample(), device=env.device)
 
 
 def benchmark_env(
@@ -50,19 +53,10 @@ def benchmark_env(
         sync = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs)
         native.reset(seed=seed)
         sync.reset(seed=seed)
-        rng = np.random.default_rng(seed)
-
-        def native_step() -> None:
-            actions = torch.as_tensor(native.action_space.sample(), device=native.device)
-            native.step(actions)
-
-        def sync_step() -> None:
-            sync.step(sync.action_space.sample())
-
-        native.action_space.seed(int(rng.integers(2**31)))
-        sync.action_space.seed(int(rng.integers(2**31)))
-        native_rate = _rate(native_step, n, min_seconds)
-        sync_rate = _rate(sync_step, n, min_seconds)
+        native.action_space.seed(seed)
+        sync.action_space.seed(seed)
+        native_rate = _rate(lambda env=native: env.step(_native_actions(env)), n, min_seconds)
+        sync_rate = _rate(lambda env=sync: env.step(env.action_space.sample()), n, min_seconds)
         rows.append(
             {
                 "num_envs": n,

@@ -233,8 +233,10 @@ def load_checkpoint(
         ) from None
 
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
-        found = f"a dict with keys {sorted(map(str, data))}" if isinstance(data, dict) else (
-            f"a {type(data).__name__}"
+        found = (
+            f"a dict with keys {sorted(map(str, data))}"
+            if isinstance(data, dict)
+            else (f"a {type(data).__name__}")
         )
         raise CheckpointError(
             f"{str(path)!r} is not an rlsuite checkpoint: it holds {found} without the "
@@ -328,7 +330,11 @@ class RunDir:
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def create(
-        cls, path: str | Path, config: Mapping[str, Any], meta: Mapping[str, Any], *,
+        cls,
+        path: str | Path,
+        config: Mapping[str, Any],
+        meta: Mapping[str, Any],
+        *,
         exist_ok: bool = False,
     ) -> RunDir:
         """A new run directory holding ``config.yaml`` and ``meta.json``.
@@ -485,7 +491,8 @@ class RunDir:
         """
         self._close_metrics()
         kept = [
-            line for _, line, row in self._metric_lines()
+            line
+            for _, line, row in self._metric_lines()
             if row is not None and row["step"] <= after_step
         ]
         if self.metrics_path.exists():
@@ -502,7 +509,11 @@ class RunDir:
 
     # -- checkpoints -----------------------------------------------------------------------------
     def save_checkpoint(
-        self, step: int, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any], *,
+        self,
+        step: int,
+        tensors: Mapping[str, torch.Tensor],
+        metadata: Mapping[str, Any],
+        *,
         keep: int = 3,
     ) -> Path:
         """Write ``checkpoints/step_<step>.pt`` and point ``latest`` at it, both atomically.
@@ -570,7 +581,9 @@ class RunDir:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.close()

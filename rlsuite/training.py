@@ -114,7 +114,7 @@ def _learn(
     train_cfg = config.train
     remaining = train_cfg.total_steps - agent.num_timesteps
     sums: dict[str, float] = {}
-    count = 0
+    counts: dict[str, int] = {}  # per key: an agent may report a metric on some steps only
     last_step = agent.num_timesteps
     display = _Progress(train_cfg.total_steps, agent.num_timesteps, enabled=progress)
 
@@ -123,22 +123,21 @@ def _learn(
         run.save_checkpoint(step, {**agent.checkpoint_tensors(), **env_state_tensors(env)}, meta)
 
     def flush(step: int) -> None:
-        nonlocal count
-        if count:
-            means = {k: v / count for k, v in sums.items()}
+        if sums:
+            means = {k: v / counts[k] for k, v in sums.items()}
             run.log_metrics(step, means)
             display.update(step, means)
             sums.clear()
-            count = 0
+            counts.clear()
 
     def callback(_: Agent, metrics: Mapping[str, float]) -> bool:
         # Rows and checkpoints fall on multiples of log_every / checkpoint_every, and a checkpoint
         # flushes the running means first, so a resumed run logs exactly what an uninterrupted
         # one does.
-        nonlocal count, last_step
+        nonlocal last_step
         for key, value in metrics.items():
             sums[key] = sums.get(key, 0.0) + float(value)
-        count += 1
+            counts[key] = counts.get(key, 0) + 1
         step = agent.num_timesteps
         if step // train_cfg.log_every > last_step // train_cfg.log_every:
             flush(step)

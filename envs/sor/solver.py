@@ -129,7 +129,9 @@ class StencilSystems:
         _require(torch.isfinite(e) & (e >= 0), "off", e, "every e must be finite and >= 0")
         bound = 4.0 * e * self._cos_h
         _require(
-            d > bound, "diag", d,
+            d > bound,
+            "diag",
+            d,
             f"SPD needs d > 4·e·cos(π/(n+1)) (n={self.n}, i.e. Jacobi radius < 1); "
             f"4·e·cos(π/(n+1)) = {_sample(bound, ~(d > bound))}",
         )
@@ -380,8 +382,12 @@ def _apply_stencil(
 
 
 def _scaled_residual(
-    ops: _WaveOps, x: torch.Tensor, out: torch.Tensor, scaled_rhs: torch.Tensor,
-    omega: torch.Tensor, scaled_off: torch.Tensor,
+    ops: _WaveOps,
+    x: torch.Tensor,
+    out: torch.Tensor,
+    scaled_rhs: torch.Tensor,
+    omega: torch.Tensor,
+    scaled_off: torch.Tensor,
 ) -> torch.Tensor:
     """``out ← (ω/d)(b − A x) = (ω/d)b − ωx + γ·(neighbour sum)``, the input of the SOR forward
     substitution; ``scaled_rhs = (ω/d)b``, ``scaled_off = γ`` times the interior mask."""
@@ -426,8 +432,13 @@ class _Outcome:
         self.converged = torch.zeros(batch, dtype=torch.bool, device=device)
 
     def record(
-        self, ids: torch.Tensor, done: torch.Tensor, x: torch.Tensor, count: int,
-        residual: torch.Tensor, converged: torch.Tensor,
+        self,
+        ids: torch.Tensor,
+        done: torch.Tensor,
+        x: torch.Tensor,
+        count: int,
+        residual: torch.Tensor,
+        converged: torch.Tensor,
     ) -> None:
         """Store the systems ``ids[done]`` of the active batch, stopped after ``count``
         iterations."""
@@ -440,7 +451,9 @@ class _Outcome:
     def result(self, wave: _Wavefront) -> SolveResult:
         """The :class:`SolveResult`; call outside inference mode so the tensors are ordinary."""
         return SolveResult(
-            _from_wave(self.x, wave), self.iterations.clone(), self.residual.clone(),
+            _from_wave(self.x, wave),
+            self.iterations.clone(),
+            self.residual.clone(),
             self.converged.clone(),
         )
 
@@ -503,8 +516,13 @@ def sor_solve(
 
 
 def _sor_iterate(
-    systems: StencilSystems, b: torch.Tensor, omega: torch.Tensor, rtol: float,
-    max_iterations: int, wave: _Wavefront, outcome: _Outcome,
+    systems: StencilSystems,
+    b: torch.Tensor,
+    omega: torch.Tensor,
+    rtol: float,
+    max_iterations: int,
+    wave: _Wavefront,
+    outcome: _Outcome,
 ) -> None:
     """The lockstep SOR loop behind :func:`sor_solve` (runs in inference mode).
 
@@ -587,8 +605,13 @@ def ssor_pcg_solve(
 
 
 def _pcg_iterate(
-    systems: StencilSystems, b: torch.Tensor, omega: torch.Tensor, rtol: float,
-    max_iterations: int, wave: _Wavefront, outcome: _Outcome,
+    systems: StencilSystems,
+    b: torch.Tensor,
+    omega: torch.Tensor,
+    rtol: float,
+    max_iterations: int,
+    wave: _Wavefront,
+    outcome: _Outcome,
 ) -> None:
     """The lockstep PCG loop behind :func:`ssor_pcg_solve` (runs in inference mode)."""
     d = systems.diag
@@ -614,8 +637,20 @@ def _pcg_iterate(
                 return
             ids, x, r, p, z, q, off, d, gamma, forward_scale, middle_scale, threshold, rho_old = (
                 _select(
-                    keep, ids, x, r, p, z, q, off, d, gamma, forward_scale, middle_scale,
-                    threshold, rho_old,
+                    keep,
+                    ids,
+                    x,
+                    r,
+                    p,
+                    z,
+                    q,
+                    off,
+                    d,
+                    gamma,
+                    forward_scale,
+                    middle_scale,
+                    threshold,
+                    rho_old,
                 )
             )
             ops = _WaveOps(wave, z, gamma)

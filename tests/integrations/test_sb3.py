@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 from rlsuite.envs.sor.vector import SORShiftedLaplacianVectorEnv
-from rlsuite.runs import load_checkpoint
 
 from rlsuite.integrations.sb3 import SB3DQN, SB3PPO, SB3SAC, SB3VecEnv
+from rlsuite.runs import load_checkpoint
 
 
 def test_vecenv_resets_on_the_same_step_with_terminal_observation() -> None:
@@ -21,7 +21,7 @@ def test_vecenv_resets_on_the_same_step_with_terminal_observation() -> None:
     np.testing.assert_array_equal(first, ref_obs.numpy())
     obs, rewards, dones, infos = vec.step(np.array([3, 4, 5]))
     assert not dones.any() and rewards.dtype == np.float32
-    assert all(info["iterations"] == -r for info, r in zip(infos, rewards))
+    assert all(info["iterations"] == -r for info, r in zip(infos, rewards, strict=True))
     ref_obs = reference.step(torch.tensor([3, 4, 5]))[0]
     np.testing.assert_array_equal(obs, ref_obs.numpy())
     obs, rewards, dones, infos = vec.step(np.array([3, 4, 5]))
@@ -49,7 +49,7 @@ def test_sb3_agent_learn_save_load_predict(agent_cls, tmp_path) -> None:
     agent.learn(64, callback=lambda a, m: seen.append(a.num_timesteps) or None)
     assert agent.num_timesteps >= 64 and seen[-1] == agent.num_timesteps
     path = agent.save(tmp_path / "agent.pt")
-    tensors, meta = load_checkpoint(path)
+    _, meta = load_checkpoint(path)
     assert meta["agent"] == agent_cls.name and meta["config"]["kwargs"] == kwargs
     restored = agent_cls.load(path, SORShiftedLaplacianVectorEnv(4, sequence_length=4))
     obs, _ = env.reset(seed=1)
@@ -58,7 +58,7 @@ def test_sb3_agent_learn_save_load_predict(agent_cls, tmp_path) -> None:
 
 
 def test_sb3_errors_are_clear() -> None:
-    with pytest.raises(ValueError, match="agent.params.kwargs"):
+    with pytest.raises(ValueError, match=r"agent\.params\.kwargs"):
         SB3PPO(SORShiftedLaplacianVectorEnv(2), {"kwargs": {"not_an_argument": 1}})
     with pytest.raises(ValueError, match="cannot train on Discrete"):
         SB3SAC(SORShiftedLaplacianVectorEnv(2))
