@@ -1,36 +1,59 @@
 """``rlsuite bench``: the native batched env against ``SyncVectorEnv`` of the single env.
 
-Both run in the same process on the same seeds and random actions; the figure reported is
-the ratio of env steps per second (machines are shared and noisy, so absolute times are
-printed for context only). Each measurement steps until ``min_seconds`` have passed (at least
-one step), so large batches of a slow single env do not take forever.
+Both run in the same process on the same seeds and the same sequence of actions (uniformly
+random, or one fixed action with ``action=``); the figure reported is the ratio of env steps
+per second (machines are shared and noisy, so absolute times are
+printed for context only). ``SyncVectorEnv`` steps until ``min_seconds`` have passed (at least
+one step), then the native env runs exactly the same steps, so both solve the same instances.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from rlsuite.vector import resolve_device
 
 
-def _rate(step: Callable[[], object], num_envs: int, min_seconds: float) -> float:
-    step()  # warm-up (caches, lazy imports)
+def _seconds(step: Callable[[], object], steps: int) -> float:
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return time.perf_counter() - start
+
+
+def _steps_within(step: Callable[[], object], min_seconds: float) -> tuple[int, float]:
     steps, start = 0, time.perf_counter()
     while True:
         step()
         steps += 1
         elapsed = time.perf_counter() - start
         if elapsed >= min_seconds:
-            return steps * num_envs / elapsed
+            return steps, elapsed
 
 
-def _native_actions(env: gym.vector.VectorEnv) -> torch.Tensor:
-    return torch.as_tensor(env.action_space.sample(), device=env.device)
+def _stepper(
+    env: gym.vector.VectorEnv, draw: Callable[[], Any], device: torch.device | None = None
+) -> Callable[[], object]:
+    if device is None:
+        return lambda: env.step(draw())
+    return lambda: env.step(torch.as_tensor(draw(), device=device))
+
+
+def _action_stream(space: gym.Space, seed: int, action: Any | None) -> Callable[[], Any]:
+    """Batched actions: the same sequence for every call of this function with the same seed."""
+    if action is not None:
+        fixed = np.stack([np.asarray(action)] * space.shape[0])
+        return lambda: fixed
+    stream = copy.deepcopy(space)
+    stream.seed(seed)
+    return stream.sample
 
 
 def benchmark_env(
@@ -41,6 +64,7 @@ def benchmark_env(
     min_seconds: float = 2.0,
     env_kwargs: dict[str, Any] | None = None,
     seed: int = 0,
+    action: Any | None = None,
 ) -> dict[str, Any]:
     """Steps per second of the native env and of ``SyncVectorEnv``, and their ratio, per size."""
     resolve_device(device)
@@ -53,13 +77,21 @@ def benchmark_env(
         sync = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs)
         native.reset(seed=seed)
         sync.reset(seed=seed)
-        native.action_space.seed(seed)
-        sync.action_space.seed(seed)
-        native_rate = _rate(lambda env=native: env.step(_native_actions(env)), n, min_seconds)
-        sync_rate = _rate(lambda env=sync: env.step(env.action_space.sample()), n, min_seconds)
+        # The slow side sets the number of steps; the native env then runs exactly those steps
+        # (same seeds and actions, hence the same systems), after one warm-up step each.
+        sync_step = _stepper(sync, _action_stream(sync.action_space, seed, action))
+        native_step = _stepper(
+            native, _action_stream(sync.action_space, seed, action), native.device
+        )
+        sync_step()
+        native_step()
+        steps, sync_seconds = _steps_within(sync_step, min_seconds)
+        native_seconds = _seconds(native_step, steps)
+        native_rate, sync_rate = steps * n / native_seconds, steps * n / sync_seconds
         rows.append(
             {
                 "num_envs": n,
+                "steps": steps,
                 "native_steps_per_s": native_rate,
                 "sync_vector_steps_per_s": sync_rate,
                 "speedup": native_rate / sync_rate,
@@ -71,5 +103,6 @@ def benchmark_env(
         "env_id": env_id,
         "device": device,
         "baseline": "gymnasium.vector.SyncVectorEnv",
+        "actions": "uniformly random" if action is None else f"fixed {action!r}",
         "results": rows,
     }

@@ -18,6 +18,8 @@ import json
 import sys
 from collections.abc import Sequence
 
+import yaml
+
 from rlsuite.config import ConfigError
 
 
@@ -80,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--num-envs", type=_parse_sizes, default=[1, 64, 1024])
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--min-seconds", type=float, default=2.0, help="time per measurement")
+    bench.add_argument(
+        "--action", type=yaml.safe_load, help="one fixed action for every env (default: random)"
+    )
     bench.add_argument(
         "--set",
         dest="overrides",
@@ -163,6 +168,7 @@ def _run(args: argparse.Namespace) -> int:
             args.num_envs,
             device=args.device,
             min_seconds=args.min_seconds,
+            action=args.action,
             env_kwargs=kwargs,
         )
         print(json.dumps(result, indent=2))

@@ -151,22 +151,23 @@ def _row(policy: str, returns: np.ndarray, lengths: np.ndarray) -> EvalRow:
 
 
 def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
-    """A rich table: mean return, 95% CI and the mean reward per step."""
+    """A rich table: mean episode return, its 95% CI and the mean reward per step."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("policy", "episodes", "mean return", "95% CI", "mean reward/step"):
-        table.add_column(column, justify="left" if column == "policy" else "right")
+    table.add_column("policy", no_wrap=True)
+    for column in ("episodes", "return", "95% CI", "reward/step"):
+        table.add_column(column, justify="right", no_wrap=True)
     for r in rows:
         table.add_row(
             r.policy,
             str(r.episodes),
-            f"{r.mean_return:.4g}",
-            f"[{r.ci95_low:.4g}, {r.ci95_high:.4g}]",
+            f"{r.mean_return:.5g}",
+            f"[{r.ci95_low:.5g}, {r.ci95_high:.5g}]",
             f"{r.mean_return / r.mean_episode_length:.4g}",
         )
-    Console().print(table)
+    Console(width=max(100, Console().width)).print(table)
 
 
 def write_json(rows: Sequence[EvalRow], path: str | Path) -> None:
