@@ -120,10 +120,9 @@ class BatchedVectorEnv(VectorEnv):
             reward = torch.where(done_before, torch.zeros_like(reward), reward)
             terminated = terminated & ~done_before
             truncated = truncated & ~done_before
-            info = {k: v for k, v in info.items()}
-            for key in list(info):
-                if not key.startswith("_"):
-                    info["_" + key] = ~done_before
+        # gymnasium's vector-info convention: "_key" marks the envs whose "key" is meaningful
+        # (not those that were only reset on this step).
+        info = {**info, **{"_" + k: ~done_before for k in info if not k.startswith("_")}}
         self._needs_reset = terminated | truncated
         return self._observe(), reward, terminated, truncated, info
 

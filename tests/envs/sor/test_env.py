@@ -157,8 +157,9 @@ def test_next_step_autoreset_starts_a_new_sequence() -> None:
     env.step(torch.tensor([5, 5]))
     _, _, _, truncated, _ = env.step(torch.tensor([5, 5]))
     assert truncated.all()
-    obs, reward, terminated, truncated, _ = env.step(torch.tensor([5, 5]))
+    obs, reward, terminated, truncated, info = env.step(torch.tensor([5, 5]))
     assert (reward == 0).all() and not terminated.any() and not truncated.any()
+    assert not info["_iterations"].any()  # gymnasium's mask: no solve happened on this step
     assert (env.t == 0).all() and (env.episode_index == 1).all()
     assert not torch.equal(obs, first_obs)  # a new episode draws new systems
 
