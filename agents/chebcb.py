@@ -50,17 +50,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from gymnasium import spaces
-from rlsuite.agents.base import Agent, Callback
+from rlsuite.agents.online_bandit import (
+    OnlineBandit,
+    check_context_range,
+    check_positive_float,
+)
 
 from rlsuite.vector import BatchedVectorEnv
-
-
-def _positive_float(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a float, got {value!r} ({type(value).__name__})")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite float, got {value!r}")
 
 
 @dataclass
@@ -79,24 +75,12 @@ class ChebCBConfig:
             raise TypeError(f"degree must be an int, got {self.degree!r}")
         if self.degree < 0:
             raise ValueError(f"degree must be a non-negative int, got {self.degree!r}")
-        pair = self.context_range
-        if not (
-            isinstance(pair, (tuple, list))
-            and len(pair) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
-        ):
-            raise TypeError(f"context_range must be a pair (low, high) of floats, got {pair!r}")
-        low, high = pair
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(
-                f"context_range must be two finite floats (low, high) with low < high, "
-                f"got {self.context_range!r}"
-            )
-        _positive_float("ridge", self.ridge)
-        _positive_float("gamma_scale", self.gamma_scale)
-        _positive_float("min_residual_scale", self.min_residual_scale)
+        check_context_range(self.context_range)
+        check_positive_float("ridge", self.ridge)
+        check_positive_float("gamma_scale", self.gamma_scale)
+        check_positive_float("min_residual_scale", self.min_residual_scale)
         if self.loss_scale is not None:
-            _positive_float("loss_scale", self.loss_scale)
+            check_positive_float("loss_scale", self.loss_scale)
 
 
 def chebyshev_features(
@@ -126,7 +110,7 @@ def inverse_gap_weighting(predicted: torch.Tensor, gamma: float) -> torch.Tensor
     return probs
 
 
-class ChebCB(Agent):
+class ChebCB(OnlineBandit):
     """Contextual bandit over the env's discrete ω grid with context ``obs[:, 0]``.
 
     Competes with the best map from context to ω that the Chebyshev regressions can express
@@ -139,13 +123,6 @@ class ChebCB(Agent):
 
     def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
         super().__init__(env, config, seed=seed)
-        space = env.single_action_space
-        if not isinstance(space, spaces.Discrete):
-            raise TypeError(
-                f"ChebCB needs a Discrete action space (a grid of ω), got {space}; "
-                "use an env id without a continuous action type"
-            )
-        self.num_arms = int(space.n)
         if self.config.loss_scale is not None:
             self.loss_scale = float(self.config.loss_scale)
         elif hasattr(env, "max_iterations"):
@@ -156,7 +133,6 @@ class ChebCB(Agent):
                 "max_iterations; set loss_scale to the largest cost (−reward) a step can have"
             )
         d = self.config.degree + 1
-        obs_dim = int(np.prod(env.single_observation_space.shape))
         # Learned state: the ridge statistics of every arm and the running error statistics.
         self.gram = self.config.ridge * torch.eye(d, dtype=torch.float64).repeat(
             self.num_arms, 1, 1
@@ -165,10 +141,6 @@ class ChebCB(Agent):
         self.rounds = 0  # completed rounds (t − 1)
         self.squared_error = 0.0  # Σ_s (ŷ_{a_s}(c_s) − y_s)², predictions made before the update
         self.cost_sum = 0.0  # Σ_s y_s
-        self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
-        self._started = False  # env.reset(seed=self.seed) done
-        self._needs_reset = False  # the previous step ended a sequence: next one is a reset step
-        self._obs = torch.zeros(1, obs_dim, dtype=torch.float32)  # the current observation
 
     # -- the algorithm ------------------------------------------------------------------------
     def features(self, obs: torch.Tensor) -> torch.Tensor:
@@ -200,14 +172,6 @@ class ChebCB(Agent):
         """SquareCB's distribution over arms for each observation, ``(N, K)``."""
         return inverse_gap_weighting(self.predicted_costs(obs), self.gamma())
 
-    def _sample(self, probs: torch.Tensor) -> int:
-        u = float(torch.rand((), generator=self.generator, dtype=torch.float64))
-        cdf = torch.cumsum(probs, dim=0)
-        return min(
-            int(torch.searchsorted(cdf, torch.tensor([u], dtype=cdf.dtype), right=True)),
-            len(probs) - 1,
-        )
-
     def update(self, features: torch.Tensor, arm: int, cost: float, predicted: float) -> None:
         """Add the round (features ``(d,)``, arm, normalised cost) to the arm's regression."""
         self.gram[arm] += torch.outer(features, features)
@@ -216,114 +180,49 @@ class ChebCB(Agent):
         self.cost_sum += cost
         self.rounds += 1
 
-    # -- the Agent protocol -------------------------------------------------------------------
-    def learn(self, total_steps: int, callback: Callback | None = None) -> ChebCB:
-        """Play ``total_steps`` rounds on ``self.env`` (a batch of one), updating after each.
+    # -- the OnlineBandit hooks ----------------------------------------------------------------
+    def distribution(self, obs: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """SquareCB's distribution ``(K,)`` for the round's context, with the round's features
+        ``(d,)`` and predicted costs ``(K,)`` for :meth:`observe`."""
+        features = self.features(obs)  # (1, d)
+        predicted = features @ self.coefficients().T  # (1, K)
+        probs = inverse_gap_weighting(predicted, self.gamma())[0]
+        return probs, (features[0], predicted[0])
 
-        The first call resets the env with ``seed=self.seed``; later calls (and calls after
-        :meth:`load_state_dict`) continue the env where it is. ``callback(self, metrics)``
-        runs after every step with ``reward``, ``iterations``, ``omega``, ``loss`` (the
-        normalised cost), ``predicted_loss`` and the ``entropy`` of the distribution played (a
-        reset step reports ``reward`` 0 and ``entropy`` only); returning ``False`` stops.
-        """
-        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 0:
-            raise ValueError(f"total_steps must be a non-negative int, got {total_steps!r}")
-        env = self.env
-        if env.num_envs != 1:
-            raise ValueError(
-                f"ChebCB.learn plays one sequence: it needs an env with num_envs=1, "
-                f"got num_envs={env.num_envs} (predict() accepts any batch)"
-            )
-        if not self._started:
-            obs, _ = env.reset(seed=self.seed)
-            self._obs = obs.detach().cpu().to(torch.float32)
-            self._started = True
-            self._needs_reset = False
-        omega_grid = getattr(env, "omega_grid", None)
-        for _ in range(total_steps):
-            features = self.features(self._obs)  # (1, d)
-            predicted = features @ self.coefficients().T  # (1, K)
-            probs = inverse_gap_weighting(predicted, self.gamma())[0]
-            reset_step = self._needs_reset
-            arm = 0 if reset_step else self._sample(probs)  # the env ignores a reset step's action
-            obs, reward, terminated, truncated, _ = env.step(
-                torch.tensor([arm], dtype=torch.int64, device=env.device)
-            )
-            nonzero = probs[probs > 0]
-            entropy = float(-(nonzero * nonzero.log()).sum())
-            metrics: dict[str, float] = {"reward": float(reward[0]), "entropy": entropy}
-            if not reset_step:
-                cost = -float(reward[0])  # SOR: reward = −iterations
-                loss = cost / self.loss_scale
-                self.update(features[0], arm, loss, float(predicted[0, arm]))
-                omega = float(omega_grid[arm]) if omega_grid is not None else float(arm)
-                metrics.update(
-                    iterations=cost, omega=omega, loss=loss, predicted_loss=float(predicted[0, arm])
-                )
-            self._needs_reset = bool(terminated[0]) or bool(truncated[0])
-            self._obs = obs.detach().cpu().to(torch.float32)
-            self.num_timesteps += 1
-            if callback is not None and callback(self, metrics) is False:
-                break
-        return self
+    def observe(self, played: Any, arm: int, cost: float, probs: torch.Tensor) -> dict[str, float]:
+        """Add the round to the arm's regression; the metrics are ``loss`` (the normalised
+        cost) and ``predicted_loss`` (the played arm's prediction before the update)."""
+        features, predicted = played
+        loss = cost / self.loss_scale
+        self.update(features, arm, loss, float(predicted[arm]))
+        return {"loss": loss, "predicted_loss": float(predicted[arm])}
 
-    def predict(self, obs: Any, deterministic: bool = True) -> torch.Tensor | np.ndarray:
-        """Arms for a batch ``(N, obs_dim)`` of observations: the lowest predicted cost if
-        ``deterministic``, else a draw from SquareCB's distribution (with the agent's
-        generator). Returns ``(N,)`` int64, a tensor on ``obs``'s device for tensor input and
-        a numpy array otherwise."""
-        batch = obs if isinstance(obs, torch.Tensor) else torch.as_tensor(np.asarray(obs))
-        if batch.ndim != 2:
-            raise ValueError(
-                f"obs must be a batch of shape (N, obs_dim), got shape {tuple(batch.shape)}; "
-                "wrap a single observation as obs[None]"
-            )
-        predicted = self.predicted_costs(batch.detach().cpu())
-        if deterministic:
-            actions = predicted.argmin(dim=1)
-        else:
-            probs = inverse_gap_weighting(predicted, self.gamma())
-            actions = torch.tensor([self._sample(row) for row in probs], dtype=torch.int64)
-        if isinstance(obs, torch.Tensor):
-            return actions.to(device=obs.device, dtype=torch.int64)
-        return actions.numpy().astype(np.int64)
+    def greedy_actions(self, batch: torch.Tensor) -> np.ndarray:
+        """The lowest predicted cost of each observation."""
+        return self.predicted_costs(batch).argmin(dim=1).numpy()
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
+    def distributions(self, batch: torch.Tensor) -> torch.Tensor:
+        """SquareCB's distribution of each observation, ``(N, K)`` (one row per observation)."""
+        return inverse_gap_weighting(self.predicted_costs(batch), self.gamma())
+
+    def learned_state(self) -> dict[str, torch.Tensor]:
         return {
             "gram": self.gram.clone(),
             "moment": self.moment.clone(),
             "rounds": torch.tensor(self.rounds, dtype=torch.int64),
             "squared_error": torch.tensor(self.squared_error, dtype=torch.float64),
             "cost_sum": torch.tensor(self.cost_sum, dtype=torch.float64),
-            "rng_state": self.generator.get_state(),
-            "started": torch.tensor(self._started),
-            "needs_reset": torch.tensor(self._needs_reset),
-            "obs": self._obs.clone(),
         }
 
-    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
-        expected = self.state_dict()
-        if set(state) != set(expected):
-            raise ValueError(f"ChebCB state has keys {sorted(state)}, expected {sorted(expected)}")
-        for key, value in state.items():
-            if not isinstance(value, torch.Tensor):
-                raise TypeError(f"state[{key!r}] must be a tensor, got {type(value).__name__}")
-            if tuple(value.shape) != tuple(expected[key].shape):
-                raise ValueError(
-                    f"state[{key!r}] has shape {tuple(value.shape)}, expected "
-                    f"{tuple(expected[key].shape)} (arms = {self.num_arms}, features = "
-                    f"{self.config.degree + 1}); was it saved with another degree or ω grid?"
-                )
-            if value.dtype != expected[key].dtype:
-                raise ValueError(
-                    f"state[{key!r}] has dtype {value.dtype}, expected {expected[key].dtype}"
-                )
+    def load_learned_state(self, state: Mapping[str, torch.Tensor]) -> None:
         self.gram = state["gram"].cpu().clone()
         self.moment = state["moment"].cpu().clone()
         self.rounds = int(state["rounds"])
         self.squared_error = float(state["squared_error"])
         self.cost_sum = float(state["cost_sum"])
-        self.generator.set_state(state["rng_state"].cpu().clone())
-        self._started = bool(state["started"])
-        self._needs_reset = bool(state["needs_reset"])
-        self._obs = state["obs"].cpu().clone()
+
+    def state_shape_hint(self) -> str:
+        return (
+            f"(arms = {self.num_arms}, features = {self.config.degree + 1}); "
+            "was it saved with another degree or ω grid?"
+        )

@@ -60,27 +60,23 @@ step.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
-from gymnasium import spaces
-from rlsuite.agents.base import Agent, Callback
+from rlsuite.agents.online_bandit import (
+    OnlineBandit,
+    check_context_range,
+    check_positive_float,
+)
 
 from rlsuite.vector import BatchedVectorEnv
 
 Estimator = Literal["iw", "rv"]
 PAPER_ETA0: dict[str, float] = {"iw": 2.0, "rv": 4.0}
 """Zimmert & Seldin (2021), Theorem 1: η_t = 2/sqrt(t) with iw, 4/sqrt(t) with rv estimators."""
-
-
-def _positive_float(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a float, got {value!r} ({type(value).__name__})")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite float, got {value!r}")
 
 
 @dataclass
@@ -92,11 +88,11 @@ class TsallisINFConfig:
     loss_scale: float | None = None  # ℓ = iterations / loss_scale; None: / running mean (paper)
 
     def __post_init__(self) -> None:
-        _positive_float("learning_rate_scale", self.learning_rate_scale)
+        check_positive_float("learning_rate_scale", self.learning_rate_scale)
         if self.estimator not in PAPER_ETA0:
             raise ValueError(f"estimator must be 'iw' or 'rv', got {self.estimator!r}")
         if self.loss_scale is not None:
-            _positive_float("loss_scale", self.loss_scale)
+            check_positive_float("loss_scale", self.loss_scale)
 
 
 @dataclass
@@ -108,19 +104,7 @@ class TsallisINFContextBinsConfig(TsallisINFConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        pair = self.context_range
-        if not (
-            isinstance(pair, (tuple, list))
-            and len(pair) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
-        ):
-            raise TypeError(f"context_range must be a pair (low, high) of floats, got {pair!r}")
-        low, high = pair
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(
-                f"context_range must be two finite floats (low, high) with low < high, "
-                f"got {self.context_range!r}"
-            )
+        check_context_range(self.context_range)
         if isinstance(self.num_bins, bool) or not isinstance(self.num_bins, int):
             raise TypeError(f"num_bins must be an int, got {self.num_bins!r}")
         if self.num_bins < 1:
@@ -157,7 +141,7 @@ def tsallis_inf_normaliser(
 ) -> float:
     """The normaliser ``x < min_i L̂_i`` with ``Σ_i 4 / (η (L̂_i − x))² = 1`` (see module doc)."""
     losses = _as_loss_vector(cum_loss)
-    _positive_float("eta", eta)
+    check_positive_float("eta", eta)
     low = float(losses.min())
     z = _solve_z(0.5 * eta * (losses - low), tol, max_iter)
     return low - 2.0 * z / eta
@@ -174,7 +158,7 @@ def tsallis_inf_probabilities(
     tensor and a numpy array otherwise. Lower loss never gets lower probability.
     """
     losses = _as_loss_vector(cum_loss)
-    _positive_float("eta", eta)
+    check_positive_float("eta", eta)
     a = 0.5 * eta * (losses - losses.min())
     z = _solve_z(a, tol, max_iter)
     probs = (a + z) ** -2.0
@@ -222,38 +206,20 @@ def _as_loss_vector(cum_loss: np.ndarray | torch.Tensor) -> np.ndarray:
     return losses
 
 
-def _entropy(probs: np.ndarray) -> float:
-    nonzero = probs[probs > 0]
-    return float(-(nonzero * np.log(nonzero)).sum())
-
-
 # -- the agents -----------------------------------------------------------------------------------
-class _BinnedTsallisINF(Agent):
+class _BinnedTsallisINF(OnlineBandit):
     """``num_bins`` independent Tsallis-INF learners; a subclass maps observations to bins."""
 
     config: TsallisINFConfig
 
     def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
         super().__init__(env, config, seed=seed)
-        space = env.single_action_space
-        if not isinstance(space, spaces.Discrete):
-            raise TypeError(
-                f"{type(self).__name__} needs a Discrete action space (a grid of ω), "
-                f"got {space}; use an env id without a continuous action type"
-            )
-        self.num_arms = int(space.n)
         self.eta0 = PAPER_ETA0[self.config.estimator] * self.config.learning_rate_scale
         bins = self._num_bins()
-        obs_dim = int(np.prod(env.single_observation_space.shape))
         # Learned state (float64 and int64 on the CPU: a few dozen numbers).
         self.cumulative_loss = np.zeros((bins, self.num_arms))  # L̂ per bin and arm, in iterations
         self.rounds = np.zeros(bins, dtype=np.int64)  # completed rounds per bin (t − 1)
         self.cost_sum = np.zeros(bins)  # iterations observed per bin (for the running-mean unit)
-        self.generator = torch.Generator(device="cpu").manual_seed(self.seed)
-        # Where learn() is in the env's stream (so that a resumed run continues exactly).
-        self._started = False  # env.reset(seed=self.seed) done
-        self._needs_reset = False  # the previous step ended a sequence: next one is a reset step
-        self._obs = torch.zeros(1, obs_dim, dtype=torch.float32)  # the current observation
 
     # -- the algorithm ------------------------------------------------------------------------
     def _num_bins(self) -> int:
@@ -282,10 +248,6 @@ class _BinnedTsallisINF(Agent):
             self.learning_rate(bin_index),
         )
 
-    def _sample(self, probs: np.ndarray) -> int:
-        u = float(torch.rand((), generator=self.generator, dtype=torch.float64))
-        return min(int(np.searchsorted(np.cumsum(probs), u, side="right")), len(probs) - 1)
-
     def update(self, bin_index: int, arm: int, cost: float, probs: np.ndarray) -> None:
         """One round of the bin's learner: ``arm`` was drawn from ``probs`` and cost ``cost``
         iterations (the estimates stay in iterations; :meth:`probabilities` divides by ``u_t``)."""
@@ -301,110 +263,45 @@ class _BinnedTsallisINF(Agent):
         self.cost_sum[bin_index] += cost
         self.rounds[bin_index] += 1
 
-    # -- the Agent protocol -------------------------------------------------------------------
-    def learn(self, total_steps: int, callback: Callback | None = None) -> _BinnedTsallisINF:
-        """Play ``total_steps`` rounds on ``self.env`` (a batch of one), updating after each.
+    # -- the OnlineBandit hooks ----------------------------------------------------------------
+    def distribution(self, obs: torch.Tensor) -> tuple[np.ndarray, int]:
+        """The distribution ``(K,)`` of the observation's bin, with the bin index."""
+        bin_index = int(self.bins(obs)[0])
+        return self.probabilities(bin_index), bin_index
 
-        The first call resets the env with ``seed=self.seed``; later calls (and calls after
-        :meth:`load_state_dict`) continue the env where it is. ``callback(self, metrics)``
-        runs after every step with ``reward``, ``iterations``, ``omega``, ``loss`` and the
-        entropy of the distribution played (a reset step reports ``reward`` 0 and ``entropy``
-        only); returning ``False`` stops learning.
-        """
-        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 0:
-            raise ValueError(f"total_steps must be a non-negative int, got {total_steps!r}")
-        env = self.env
-        if env.num_envs != 1:
-            raise ValueError(
-                f"{type(self).__name__}.learn plays one sequence: it needs an env with "
-                f"num_envs=1, got num_envs={env.num_envs} (predict() accepts any batch)"
-            )
-        if not self._started:
-            obs, _ = env.reset(seed=self.seed)
-            self._obs = obs.detach().cpu().to(torch.float32)
-            self._started = True
-            self._needs_reset = False
-        omega_grid = getattr(env, "omega_grid", None)
-        for _ in range(total_steps):
-            bin_index = int(self.bins(self._obs)[0])
-            probs = self.probabilities(bin_index)
-            reset_step = self._needs_reset
-            arm = 0 if reset_step else self._sample(probs)  # the env ignores a reset step's action
-            obs, reward, terminated, truncated, _ = env.step(
-                torch.tensor([arm], dtype=torch.int64, device=env.device)
-            )
-            metrics: dict[str, float] = {"reward": float(reward[0]), "entropy": _entropy(probs)}
-            if not reset_step:
-                cost = -float(reward[0])  # SOR: reward = −iterations
-                loss = cost / self.loss_unit(bin_index)  # ℓ_t, in the units p_t was played in
-                self.update(bin_index, arm, cost, probs)
-                omega = float(omega_grid[arm]) if omega_grid is not None else float(arm)
-                metrics.update(iterations=cost, omega=omega, loss=loss)
-            self._needs_reset = bool(terminated[0]) or bool(truncated[0])
-            self._obs = obs.detach().cpu().to(torch.float32)
-            self.num_timesteps += 1
-            if callback is not None and callback(self, metrics) is False:
-                break
-        return self
+    def observe(self, played: int, arm: int, cost: float, probs: np.ndarray) -> dict[str, float]:
+        """One round of the learner of bin ``played``; the metric is ``loss``, ``ℓ_t`` in the
+        units ``u_t`` that ``probs`` was played in."""
+        loss = cost / self.loss_unit(played)
+        self.update(played, arm, cost, probs)
+        return {"loss": loss}
 
-    def predict(self, obs: Any, deterministic: bool = True) -> torch.Tensor | np.ndarray:
-        """Arms for a batch ``(N, obs_dim)`` of observations: the lowest cumulative loss estimate
-        of each observation's bin (the most probable arm) if ``deterministic``, else a draw from
-        the bin's distribution (with the agent's generator). Returns ``(N,)`` int64, a tensor on
-        ``obs``'s device for tensor input and a numpy array otherwise."""
-        batch = torch.as_tensor(obs).detach().cpu() if not isinstance(obs, torch.Tensor) else obs
-        if batch.ndim != 2:
-            raise ValueError(
-                f"obs must be a batch of shape (N, obs_dim), got shape {tuple(batch.shape)}; "
-                "wrap a single observation as obs[None]"
-            )
-        bin_index = self.bins(batch.detach().cpu())
-        if deterministic:
-            actions = np.argmin(self.cumulative_loss[bin_index], axis=1)
-        else:
-            actions = np.array([self._sample(self.probabilities(int(b))) for b in bin_index])
-        actions = actions.astype(np.int64)
-        if isinstance(obs, torch.Tensor):
-            return torch.as_tensor(actions, device=obs.device)
-        return actions
+    def greedy_actions(self, batch: torch.Tensor) -> np.ndarray:
+        """The lowest cumulative loss estimate of each observation's bin (the most probable
+        arm)."""
+        return np.argmin(self.cumulative_loss[self.bins(batch)], axis=1)
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
+    def distributions(self, batch: torch.Tensor) -> Iterator[np.ndarray]:
+        """The distribution of each observation's bin."""
+        return (self.probabilities(int(b)) for b in self.bins(batch))
+
+    def learned_state(self) -> dict[str, torch.Tensor]:
         return {
             "cumulative_loss": torch.tensor(self.cumulative_loss, dtype=torch.float64),
             "rounds": torch.tensor(self.rounds, dtype=torch.int64),
             "cost_sum": torch.tensor(self.cost_sum, dtype=torch.float64),
-            "rng_state": self.generator.get_state(),
-            "started": torch.tensor(self._started),
-            "needs_reset": torch.tensor(self._needs_reset),
-            "obs": self._obs.clone(),
         }
 
-    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
-        expected = self.state_dict()
-        if set(state) != set(expected):
-            raise ValueError(
-                f"{type(self).__name__} state has keys {sorted(state)}, expected {sorted(expected)}"
-            )
-        for key, value in state.items():
-            if not isinstance(value, torch.Tensor):
-                raise TypeError(f"state[{key!r}] must be a tensor, got {type(value).__name__}")
-            if tuple(value.shape) != tuple(expected[key].shape):
-                raise ValueError(
-                    f"state[{key!r}] has shape {tuple(value.shape)}, expected "
-                    f"{tuple(expected[key].shape)} (bins × arms = {self.cumulative_loss.shape}); "
-                    "was it saved with another num_bins or omega grid?"
-                )
-            if value.dtype != expected[key].dtype:
-                raise ValueError(
-                    f"state[{key!r}] has dtype {value.dtype}, expected {expected[key].dtype}"
-                )
+    def load_learned_state(self, state: Mapping[str, torch.Tensor]) -> None:
         self.cumulative_loss = state["cumulative_loss"].cpu().numpy().copy()
         self.rounds = state["rounds"].cpu().numpy().copy()
         self.cost_sum = state["cost_sum"].cpu().numpy().copy()
-        self.generator.set_state(state["rng_state"].cpu().clone())
-        self._started = bool(state["started"])
-        self._needs_reset = bool(state["needs_reset"])
-        self._obs = state["obs"].cpu().clone()
+
+    def state_shape_hint(self) -> str:
+        return (
+            f"(bins × arms = {self.cumulative_loss.shape}); "
+            "was it saved with another num_bins or omega grid?"
+        )
 
 
 class TsallisINF(_BinnedTsallisINF):

@@ -8,28 +8,21 @@ import math
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from bandit_helpers import (
+    RUN,
+    assert_states_equal,
+    context_batch,
+    kill_and_reload,
+    learn_uninterrupted,
+    learn_until_150,
+    make_env,
+)
 from rlsuite.agents.chebcb import ChebCB, ChebCBConfig, chebyshev_features, inverse_gap_weighting
 
 from rlsuite.config import ConfigError
-from rlsuite.runs import load_checkpoint, save_checkpoint
-from rlsuite.training import ENV_PREFIX, env_state_tensors
-
-ENV_ID = "rlsuite/SOR-ShiftedLaplacian-v0"
-
-
-def make_env(num_envs: int = 1, **kwargs: Any) -> Any:
-    return gym.make_vec(
-        ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
-    )
-
-
-def context_batch(contexts: Any) -> torch.Tensor:
-    contexts = torch.as_tensor(contexts, dtype=torch.float32)
-    return torch.stack([contexts, *[torch.zeros_like(contexts)] * 3], dim=1)
 
 
 # -- the pieces -----------------------------------------------------------------------------------
@@ -186,22 +179,9 @@ def test_autoreset_steps_are_not_updates() -> None:
 
 
 # -- save, load and resume on the real env --------------------------------------------------------
-RUN = {"sequence_length": 300, "n": 6, "variance": "high"}
-
-
-def assert_states_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert set(a) == set(b)
-    for key in a:
-        assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key
-
-
 @pytest.fixture(scope="module")
 def uninterrupted() -> dict[str, Any]:
-    env = make_env(**RUN)
-    agent = ChebCB(env, seed=4)
-    rewards: list[float] = []
-    agent.learn(300, callback=lambda _, m: rewards.append(m["reward"]) is None)
-    return {"agent": agent, "env": env, "rewards": rewards}
+    return learn_uninterrupted(ChebCB, seed=4)
 
 
 def test_save_load_predicts_the_same(uninterrupted: dict[str, Any], tmp_path: Path) -> None:
@@ -219,28 +199,10 @@ def test_save_load_predicts_the_same(uninterrupted: dict[str, Any], tmp_path: Pa
 
 
 def test_killed_and_resumed_run_is_identical(uninterrupted: dict[str, Any], tmp_path: Path) -> None:
-    env = make_env(**RUN)
-    agent = ChebCB(env, seed=4)
     rewards: list[float] = []
-
-    def stop_at_150(a: Any, m: Any) -> bool:
-        rewards.append(m["reward"])
-        return a.num_timesteps < 150
-
-    agent.learn(300, callback=stop_at_150)
+    agent, env = learn_until_150(ChebCB, 4, rewards)
     assert agent.num_timesteps == 150
-    path = save_checkpoint(
-        tmp_path / "step150.pt",
-        {**agent.checkpoint_tensors(), **env_state_tensors(env)},
-        agent.metadata(),
-    )
-    del agent, env
-    tensors, _ = load_checkpoint(path)
-    env = make_env(**RUN)
-    env.load_state_dict(
-        {k[len(ENV_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENV_PREFIX)}
-    )
-    resumed = ChebCB.load(path, env)
+    resumed, env = kill_and_reload(agent, env, tmp_path)
     resumed.learn(150, callback=lambda _, m: rewards.append(m["reward"]))
     assert rewards == uninterrupted["rewards"]
     assert_states_equal(resumed.state_dict(), uninterrupted["agent"].state_dict())

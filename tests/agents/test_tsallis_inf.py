@@ -14,11 +14,19 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import scipy.optimize
 import torch
+from bandit_helpers import (
+    RUN,
+    assert_states_equal,
+    context_batch,
+    kill_and_reload,
+    learn_uninterrupted,
+    learn_until_150,
+    make_env,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rlsuite.agents.tsallis_inf import (
@@ -31,22 +39,8 @@ from rlsuite.agents.tsallis_inf import (
 )
 
 from rlsuite.config import ConfigError
-from rlsuite.runs import save_checkpoint
-from rlsuite.training import ENV_PREFIX, env_state_tensors
 
-ENV_ID = "rlsuite/SOR-ShiftedLaplacian-v0"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def make_env(num_envs: int = 1, **kwargs: Any) -> Any:
-    return gym.make_vec(
-        ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
-    )
-
-
-def context_batch(contexts: Any) -> torch.Tensor:
-    contexts = torch.as_tensor(contexts, dtype=torch.float32)
-    return torch.stack([contexts, *[torch.zeros_like(contexts)] * 3], dim=1)
 
 
 # -- 1. the normaliser ----------------------------------------------------------------------------
@@ -294,24 +288,13 @@ def test_autoreset_steps_are_not_updates() -> None:
 
 
 # -- 3. save, load and resume on the real env -----------------------------------------------------
-RUN = {"sequence_length": 300, "n": 6, "variance": "high"}
 AGENTS = [TsallisINF, TsallisINFContextBins]
-
-
-def assert_states_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
-    assert set(a) == set(b)
-    for key in a:
-        assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key
 
 
 @pytest.fixture(scope="module", params=AGENTS, ids=lambda c: c.name)
 def uninterrupted(request: pytest.FixtureRequest) -> dict[str, Any]:
     """300 steps in one go: the agent, its env and the rewards it saw."""
-    env = make_env(**RUN)
-    agent = request.param(env, seed=7)
-    rewards: list[float] = []
-    agent.learn(300, callback=lambda _, m: rewards.append(m["reward"]) is None)
-    return {"cls": request.param, "agent": agent, "env": env, "rewards": rewards}
+    return learn_uninterrupted(request.param, seed=7)
 
 
 def test_save_load_predicts_the_same(uninterrupted: dict[str, Any], tmp_path: Path) -> None:
@@ -331,30 +314,10 @@ def test_save_load_predicts_the_same(uninterrupted: dict[str, Any], tmp_path: Pa
 
 def test_killed_and_resumed_run_is_identical(uninterrupted: dict[str, Any], tmp_path: Path) -> None:
     cls = uninterrupted["cls"]
-    env = make_env(**RUN)
-    agent = cls(env, seed=7)
     rewards: list[float] = []
-
-    def stop_at_150(a: Any, m: Any) -> bool:
-        rewards.append(m["reward"])
-        return a.num_timesteps < 150
-
-    agent.learn(300, callback=stop_at_150)
+    agent, env = learn_until_150(cls, 7, rewards)
     assert agent.num_timesteps == 150
-    path = save_checkpoint(
-        tmp_path / "step150.pt",
-        {**agent.checkpoint_tensors(), **env_state_tensors(env)},
-        agent.metadata(),
-    )
-    del agent, env  # the "kill"
-    from rlsuite.runs import load_checkpoint
-
-    tensors, _ = load_checkpoint(path)
-    env = make_env(**RUN)
-    env.load_state_dict(
-        {k[len(ENV_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENV_PREFIX)}
-    )
-    resumed = cls.load(path, env)
+    resumed, env = kill_and_reload(agent, env, tmp_path)
     resumed.learn(300 - resumed.num_timesteps, callback=lambda _, m: rewards.append(m["reward"]))
     assert resumed.num_timesteps == 300
     assert rewards == uninterrupted["rewards"]

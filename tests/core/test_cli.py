@@ -97,7 +97,12 @@ def test_train_then_eval(tmp_path, capsys) -> None:
         == 0
     )
     table = capsys.readouterr().out
-    assert "tsallis_inf" in table and "best_fixed" in table and "95% CI" in table and "reward/step" in table
+    assert (
+        "tsallis_inf" in table
+        and "best_fixed" in table
+        and "95% CI" in table
+        and "reward/step" in table
+    )
     results = {r["policy"]: r for r in json.loads(out_json.read_text())}
     assert set(results) == {"tsallis_inf", "fixed:1.5", "best_fixed"}
     assert results["best_fixed"]["mean_return"] >= results["fixed:1.5"]["mean_return"]
