@@ -196,15 +196,15 @@ class BatchedVectorEnv(VectorEnv):
         return None
 
     def _reset_envs(self, ids: torch.Tensor) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _reset_envs")
 
     def _observe(self) -> torch.Tensor:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _observe")
 
     def _step_envs(
         self, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must implement _step_envs")
 
 
 class BatchOfOneEnv(gym.Env):

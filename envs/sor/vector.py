@@ -191,18 +191,16 @@ class SORVectorEnv(BatchedVectorEnv):
         """Solve the pending systems with the given ω, ``(B,)``; returns the solutions,
         iterations, final relative residuals and converged flags, and does not advance."""
         batch = self.pending()
-        if isinstance(batch, GridBatch):
-            solve = solver.sor_solve if self.solver == "sor" else solver.ssor_pcg_solve
-            result = solve(
-                batch.systems,
-                batch.rhs,
-                batch.x0,
-                omega,
-                rtol=self.rtol,
-                max_iterations=self.max_iterations,
-            )
-            return result.x, result.iterations, result.residual, result.converged
-        return self._solve_sparse(batch, omega)
+        solve = solver.sor_solve if self.solver == "sor" else solver.ssor_pcg_solve
+        result = solve(
+            batch.systems,
+            batch.rhs,
+            batch.x0,
+            omega,
+            rtol=self.rtol,
+            max_iterations=self.max_iterations,
+        )
+        return result.x, result.iterations, result.residual, result.converged
 
     def step_omega(
         self, omega: torch.Tensor
@@ -242,25 +240,12 @@ class SORVectorEnv(BatchedVectorEnv):
 
     def _reset_envs(self, ids: torch.Tensor) -> None:
         self.t[ids] = 0
-        fresh = self._initial_state(self.env_keys()[ids])
-        if self.state.shape[1:] != fresh.shape[1:]:
-            raise RuntimeError("family state shape changed")  # pragma: no cover
-        self.state[ids] = fresh
+        self.state[ids] = self._initial_state(self.env_keys()[ids])
         self._pending = None
 
     def _observe(self) -> torch.Tensor:
         batch = self.pending()
-        if isinstance(batch, GridBatch):
-            s = batch.systems
-            jacobi_bound = 4.0 * s.off / s.diag
-            flat_b = batch.rhs.flatten(1)
-            rhs_norm = flat_b.norm(dim=1)
-            r0 = (batch.rhs - solver.stencil_matvec(s, batch.x0)).flatten(1).norm(dim=1)
-        else:
-            jacobi_bound = torch.as_tensor(self._gershgorin[batch.matrix_index], device=self.device)
-            rhs_norm = torch.as_tensor(np.linalg.norm(batch.rhs, axis=1), device=self.device)
-            residual = self._sparse_residual(batch.matrix_index, batch.rhs, batch.x0)
-            r0 = torch.as_tensor(np.linalg.norm(residual, axis=1), device=self.device)
+        jacobi_bound, rhs_norm, r0 = self._system_features()
         safe = torch.clamp(rhs_norm, min=1e-300)
         features = torch.stack(
             [
@@ -291,13 +276,12 @@ class SORVectorEnv(BatchedVectorEnv):
     def _make_batch(self) -> GridBatch | SparseBatch:
         return self.family.batch(self.env_keys(), self.t, self.state)
 
-    def _solve_sparse(self, batch: SparseBatch, omega: torch.Tensor) -> Any:  # pragma: no cover
-        raise TypeError("this family has no sparse systems")
-
-    def _sparse_residual(
-        self, index: np.ndarray, rhs: np.ndarray, x: np.ndarray
-    ) -> np.ndarray:  # pragma: no cover
-        raise TypeError("this family has no sparse systems")
+    def _system_features(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(Gershgorin Jacobi bound, ‖b‖, ‖b − A x0‖) of the pending grid systems."""
+        batch = self.pending()
+        s = batch.systems
+        r0 = (batch.rhs - solver.stencil_matvec(s, batch.x0)).flatten(1).norm(dim=1)
+        return 4.0 * s.off / s.diag, batch.rhs.flatten(1).norm(dim=1), r0
 
 
 class SORShiftedLaplacianVectorEnv(SORVectorEnv):
@@ -390,7 +374,10 @@ class SORSparseSequenceVectorEnv(SORVectorEnv):
         context = self.t.to(torch.float64) / self.sequence_length
         return SparseBatch(index, rhs, x0.copy(), context)
 
-    def _solve_sparse(self, batch: SparseBatch, omega: torch.Tensor) -> Any:
+    def solve(
+        self, omega: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        batch = self.pending()
         x = np.zeros_like(batch.rhs)
         iterations = np.zeros(self.num_envs, dtype=np.int64)
         residual = np.zeros(self.num_envs)
@@ -416,12 +403,17 @@ class SORSparseSequenceVectorEnv(SORVectorEnv):
             torch.as_tensor(converged),
         )
 
-    def _sparse_residual(self, index: np.ndarray, rhs: np.ndarray, x: np.ndarray) -> np.ndarray:
-        out = np.empty_like(rhs)
-        for i in np.unique(index):
-            rows = np.flatnonzero(index == i)
-            out[rows] = rhs[rows] - (self.family.matrices[i] @ x[rows].T).T
-        return out
+    def _system_features(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        batch = self.pending()
+        residual = np.empty_like(batch.rhs)
+        for i in np.unique(batch.matrix_index):
+            rows = np.flatnonzero(batch.matrix_index == i)
+            residual[rows] = batch.rhs[rows] - (self.family.matrices[i] @ batch.x0[rows].T).T
+        return (
+            torch.as_tensor(self._gershgorin[batch.matrix_index]),
+            torch.as_tensor(np.linalg.norm(batch.rhs, axis=1)),
+            torch.as_tensor(np.linalg.norm(residual, axis=1)),
+        )
 
 
 def _gershgorin_jacobi_bound(matrix: sp.csr_matrix) -> float:

@@ -62,3 +62,16 @@ def test_sb3_errors_are_clear() -> None:
         SB3PPO(SORShiftedLaplacianVectorEnv(2), {"kwargs": {"not_an_argument": 1}})
     with pytest.raises(ValueError, match="cannot train on Discrete"):
         SB3SAC(SORShiftedLaplacianVectorEnv(2))
+
+
+def test_sb3_sac_trains_on_the_continuous_omega_env() -> None:
+    env = SORShiftedLaplacianVectorEnv(2, sequence_length=4, action_type="continuous", n=6)
+    agent = SB3SAC(
+        env, {"kwargs": {"learning_starts": 4, "batch_size": 8, "buffer_size": 64}}, seed=0
+    )
+    agent.learn(16)
+    obs, _ = env.reset(seed=3)
+    omega = agent.predict(obs)
+    assert omega.shape == (2, 1)
+    assert bool(((omega >= 1.0) & (omega <= 1.99)).all())  # inside the Box, so env.step accepts it
+    env.step(omega)
