@@ -454,9 +454,7 @@ def test_converged_solutions_satisfy_the_residual_bound(c: float, omega: float, 
 
 # -- 10. GPU --------------------------------------------------------------------------------------
 @pytest.mark.gpu
-def test_cuda_matches_cpu() -> None:
-    if not torch.cuda.is_available():
-        pytest.skip("CUDA is not available")
+def test_cuda_matches_cpu() -> None:  # skipped without CUDA by tests/conftest.py
     shifts = torch.linspace(-0.15, 0.45, 16, dtype=F64)
     omega = torch.linspace(1.0, 1.9, 16, dtype=F64)
     b = gaussian(16, seed=17)
