@@ -79,23 +79,7 @@ def train(
     if resume is not None:
         run = RunDir.open(resume)
         config = build_dataclass(ExperimentConfig, run.config)
-    else:
-        name = config.name or config.env.id.split("/")[-1].lower()
-        path = (
-            Path(run_dir)
-            if run_dir
-            else Path("runs") / f"{name}-{config.agent.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        )
-        meta = {
-            "rlsuite_version": __version__,
-            "env_id": config.env.id,
-            "agent": config.agent.name,
-            "training_seeds": [config.train.seed, config.train.seed + config.env.num_envs],
-        }
-        env_agent = build(config)  # validate everything before creating the directory
-        run = RunDir.create(path, config_to_dict(config), meta)
-    env, agent = build(config) if resume is not None else env_agent
-    if resume is not None:
+        env, agent = build(config)
         checkpoint = run.latest_checkpoint()
         if checkpoint is not None:
             tensors = load_checkpoint(checkpoint)[0]
@@ -104,6 +88,18 @@ def train(
                 {k[len(ENV_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENV_PREFIX)}
             )
         run.truncate_metrics(agent.num_timesteps)
+    else:
+        env, agent = build(config)  # validates everything before the directory is created
+        name = config.name or config.env.id.split("/")[-1].lower()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = Path(run_dir) if run_dir else Path("runs") / f"{name}-{config.agent.name}-{stamp}"
+        meta = {
+            "rlsuite_version": __version__,
+            "env_id": config.env.id,
+            "agent": config.agent.name,
+            "training_seeds": [config.train.seed, config.train.seed + config.env.num_envs],
+        }
+        run = RunDir.create(path, config_to_dict(config), meta)
     _learn(agent, env, run, config, progress)
     return run
 

@@ -18,6 +18,7 @@ environment's sequence of episodes does not depend on the batch it runs in.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -40,7 +41,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-class BatchedVectorEnv(VectorEnv):
+class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
     """A batch of ``num_envs`` independent environments stepped by tensor operations.
 
     Subclasses set ``single_observation_space`` and ``single_action_space`` in ``__init__`` (then
@@ -195,16 +196,19 @@ class BatchedVectorEnv(VectorEnv):
     def _load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
         return None
 
+    @abstractmethod
     def _reset_envs(self, ids: torch.Tensor) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _reset_envs")
+        """See the class docstring."""
 
+    @abstractmethod
     def _observe(self) -> torch.Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must implement _observe")
+        """See the class docstring."""
 
+    @abstractmethod
     def _step_envs(
         self, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
-        raise NotImplementedError(f"{type(self).__name__} must implement _step_envs")
+        """See the class docstring."""
 
 
 class BatchOfOneEnv(gym.Env):
