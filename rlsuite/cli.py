@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import yaml
 
@@ -76,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--json", dest="json_out", help="also write the results as JSON here")
+    ev.add_argument(
+        "--plot",
+        help="where to write the family's evaluation plot (PNG; default: RUN_DIR/eval/evaluation.png "
+        "for families that draw one, e.g. three-body energy error against cost)",
+    )
 
     bench = sub.add_parser("bench", help="native batched env vs SyncVectorEnv, steps/s ratio")
     bench.add_argument("env_id")
@@ -144,7 +150,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
 
     if args.command == "eval":
-        from rlsuite.evaluation import evaluate, print_table, write_json
+        from rlsuite.evaluation import (
+            checkpoint_env_id,
+            evaluate,
+            print_table,
+            write_json,
+            write_plot,
+        )
 
         rows = evaluate(
             args.target,
@@ -156,6 +168,16 @@ def _run(args: argparse.Namespace) -> int:
         print_table(rows, title=f"evaluation of {args.target}")
         if args.json_out:
             write_json(rows, args.json_out)
+        env_id = checkpoint_env_id(args.target)
+        target = Path(args.target)
+        default = (
+            target / "eval" / "evaluation.png" if target.is_dir() else target.with_suffix(".png")
+        )
+        written = write_plot(env_id, rows, args.plot or default)
+        if written is None and args.plot:
+            raise ConfigError(f"{env_id} has no evaluation plot; leave out --plot")
+        if written is not None:
+            print(f"plot written to {written}")
         return 0
 
     if args.command == "bench":

@@ -2,7 +2,10 @@
 
 Each seed is one episode; the agent acts deterministically. The agent and every baseline
 play the *same* episodes (same seeds, so the same instances), and each row of the report gives
-the mean episode return with a 95% Student-t confidence interval over episodes. Seeds that the
+the mean episode return with a 95% Student-t confidence interval over episodes, and the
+quartiles of the env's episode metrics (``episode_metrics``: e.g. the three-body final energy
+error and force evaluations). A family's baselines module may expand shorthand names
+(``expand_baselines``) and draw the evaluation (``plot_evaluation``, see :func:`write_plot`). Seeds that the
 training run used are refused, so a reported number is never measured on training data.
 """
 
@@ -12,7 +15,7 @@ import importlib
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,18 @@ class EvalRow:
     ci95_low: float
     ci95_high: float
     mean_episode_length: float
+    metrics: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    """Per episode metric (the env's ``episode_metrics``): (q25, median, q75) over episodes."""
+
+
+@dataclass(frozen=True)
+class EpisodeResults:
+    """One value per episode: the return, the length and each of the env's episode metrics
+    (an ``info`` value at the episode's last step, e.g. the three-body final energy error)."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
@@ -53,21 +68,30 @@ def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float,
     return mean, mean - half, mean + half
 
 
-def run_agent_episodes(
-    agent: Any, env: BatchedVectorEnv, seeds: Sequence[int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """One episode per seed, all in one batch; returns (episode returns, episode lengths)."""
+def run_agent_episodes(agent: Any, env: BatchedVectorEnv, seeds: Sequence[int]) -> EpisodeResults:
+    """One episode per seed, all in one batch. ``agent`` needs only
+    ``predict(obs, deterministic=True)``. The env's ``episode_metrics`` (info keys) are recorded
+    at each episode's last step."""
     obs, _ = env.reset(seed=list(seeds))
     returns = torch.zeros(env.num_envs, dtype=torch.float64, device=env.device)
     lengths = torch.zeros(env.num_envs, dtype=torch.int64, device=env.device)
     running = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
+    keys = tuple(getattr(env, "episode_metrics", ()))
+    final = {k: torch.zeros(env.num_envs, dtype=torch.float64, device=env.device) for k in keys}
     while bool(running.any()):
         actions = agent.predict(obs, deterministic=True)
-        obs, reward, terminated, truncated, _ = env.step(actions)
+        obs, reward, terminated, truncated, info = env.step(actions)
         returns += torch.where(running, reward.to(torch.float64), 0.0)
         lengths += running.long()
-        running = running & ~(terminated | truncated)
-    return returns.cpu().numpy(), lengths.cpu().numpy()
+        ending = running & (terminated | truncated)
+        for k in keys:
+            final[k] = torch.where(ending, info[k].to(torch.float64), final[k])
+        running = running & ~ending
+    return EpisodeResults(
+        returns.cpu().numpy(),
+        lengths.cpu().numpy(),
+        {k: v.cpu().numpy() for k, v in final.items()},
+    )
 
 
 def resolve_checkpoint(target: str | Path) -> tuple[Path, RunDir | None]:
@@ -132,22 +156,54 @@ def evaluate(
     env = make(len(eval_seeds))
     agent = agent_cls(env, meta.get("config") or {}, seed=int(meta.get("seed", 0)))
     agent.restore(tensors)
-    returns, lengths = run_agent_episodes(agent, env, eval_seeds)
-    rows = [_row(meta["agent"], returns, lengths)]
+    agent_results = run_agent_episodes(agent, env, eval_seeds)
+    rows = [_row(meta["agent"], agent_results)]
     if baselines:
-        module_name = ENVS[env_id].baselines
-        if module_name is None:
+        module = _baselines_module(env_id)
+        if module is None:
             raise ConfigError(f"{env_id} has no baselines")
-        module = importlib.import_module(module_name)
+        if hasattr(module, "expand_baselines"):
+            baselines = module.expand_baselines(baselines)
         for name in baselines:
-            base_returns = module.episode_returns(name, make, eval_seeds)
-            rows.append(_row(name, base_returns, lengths))
+            if hasattr(module, "episode_results"):
+                rows.append(_row(name, module.episode_results(name, make, eval_seeds)))
+            else:
+                base_returns = module.episode_returns(name, make, eval_seeds)
+                rows.append(_row(name, EpisodeResults(base_returns, agent_results.lengths)))
     return rows
 
 
-def _row(policy: str, returns: np.ndarray, lengths: np.ndarray) -> EvalRow:
-    mean, low, high = confidence_interval(returns)
-    return EvalRow(policy, len(returns), mean, low, high, float(np.mean(lengths)))
+def _baselines_module(env_id: str) -> Any:
+    name = ENVS[env_id].baselines
+    return None if name is None else importlib.import_module(name)
+
+
+def checkpoint_env_id(target: str | Path) -> str:
+    """The env id a run directory or checkpoint file was trained on."""
+    checkpoint, _ = resolve_checkpoint(target)
+    return str(load_checkpoint(checkpoint)[1].get("env_id"))
+
+
+def write_plot(env_id: str, rows: Sequence[EvalRow], path: str | Path) -> Path | None:
+    """The family's evaluation plot (its baselines module's ``plot_evaluation``) at ``path``;
+    ``None`` when the family has none."""
+    module = _baselines_module(env_id) if env_id in ENVS else None
+    if module is None or not hasattr(module, "plot_evaluation"):
+        return None
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    module.plot_evaluation(list(rows), Path(path))
+    return Path(path)
+
+
+def _row(policy: str, results: EpisodeResults) -> EvalRow:
+    mean, low, high = confidence_interval(results.returns)
+    metrics = {
+        k: tuple(float(q) for q in np.percentile(v, [25, 50, 75]))
+        for k, v in results.metrics.items()
+    }
+    return EvalRow(
+        policy, len(results.returns), mean, low, high, float(np.mean(results.lengths)), metrics
+    )
 
 
 def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
@@ -157,15 +213,23 @@ def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
 
     table = Table(title=title)
     table.add_column("policy", no_wrap=True)
+    metric_keys = sorted({k for r in rows for k in r.metrics})
     for column in ("episodes", "return", "95% CI", "reward/step"):
         table.add_column(column, justify="right", no_wrap=True)
+    for key in metric_keys:
+        table.add_column(f"{key} median [q25, q75]", justify="right", no_wrap=True)
     for r in rows:
+        quartiles = [
+            f"{m[1]:.3g} [{m[0]:.3g}, {m[2]:.3g}]" if (m := r.metrics.get(k)) else "-"
+            for k in metric_keys
+        ]
         table.add_row(
             r.policy,
             str(r.episodes),
             f"{r.mean_return:.5g}",
             f"[{r.ci95_low:.5g}, {r.ci95_high:.5g}]",
             f"{r.mean_return / r.mean_episode_length:.4g}",
+            *quartiles,
         )
     Console(width=max(100, Console().width)).print(table)
 

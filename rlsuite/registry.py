@@ -42,6 +42,7 @@ class AgentEntry:
 
 
 _SOR = "rlsuite.envs.sor"
+_3B = "rlsuite.envs.threebody"
 ENVS: dict[str, EnvEntry] = {
     e.id: e
     for e in [
@@ -73,6 +74,21 @@ ENVS: dict[str, EnvEntry] = {
             f"{_SOR}.vector:SORSparseSequenceVectorEnv",
             "choose SOR's ω for a user sequence of sparse SPD systems (Matrix Market or SciPy CSR)",
             baselines=f"{_SOR}.baselines",
+        ),
+        EnvEntry(
+            "rlsuite/ThreeBody-v0",
+            f"{_3B}.env:ThreeBodyEnv",
+            f"{_3B}.vector:ThreeBodyVectorEnv",
+            "choose the Hermite integrator's time-step parameter η every 0.1 yr of a chaotic triple",
+            baselines=f"{_3B}.baselines",
+        ),
+        EnvEntry(
+            "rlsuite/ThreeBody-Leapfrog-v0",
+            f"{_3B}.env:ThreeBodyEnv",
+            f"{_3B}.vector:ThreeBodyVectorEnv",
+            "as ThreeBody-v0 with a fixed-step leapfrog (step η·t_coll per interval)",
+            {"integrator": "leapfrog"},
+            f"{_3B}.baselines",
         ),
     ]
 }
