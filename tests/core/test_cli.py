@@ -209,3 +209,35 @@ def test_eval_a_checkpoint_file_and_refuse_a_corrupt_one(tmp_path, capsys) -> No
     corrupt.write_bytes(checkpoint.read_bytes()[:100])
     assert main(["eval", str(corrupt)]) == 2
     assert "corrupt.pt" in capsys.readouterr().err
+
+
+def test_three_body_eval_reports_metric_quartiles_and_writes_the_plot(tmp_path, capsys) -> None:
+    config = write_config(
+        tmp_path / "c.yaml",
+        env__id="rlsuite/ThreeBody-v0",
+        env__kwargs={"max_steps": 3},
+        train__total_steps=12,
+        train__checkpoint_every=12,
+        train__log_every=6,
+        eval__baselines=["fixed:9", "fixed:8"],
+        eval__env_kwargs={"max_steps": 2},
+    )
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--run-dir", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json", str(tmp_path / "e.json")]) == 0
+    out = capsys.readouterr().out
+    assert "energy_error" in out and "total_force_evaluations" in out
+    assert (run / "eval" / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
+    rows = json.loads((tmp_path / "e.json").read_text())
+    assert [r["policy"] for r in rows] == ["tsallis_inf", "fixed:9", "fixed:8"]
+    q25, median, q75 = rows[1]["metrics"]["total_force_evaluations"]
+    assert q25 <= median <= q75 and median >= 2  # ≥ one force evaluation per step
+
+
+def test_plot_is_refused_for_a_family_without_one(tmp_path, capsys) -> None:
+    config = write_config(tmp_path / "c.yaml", train__total_steps=20)
+    main(["train", str(config), "--run-dir", str(tmp_path / "run"), "--no-progress"])
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "run"), "--plot", str(tmp_path / "p.png")]) == 2
+    assert "has no evaluation plot" in capsys.readouterr().err

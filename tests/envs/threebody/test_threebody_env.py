@@ -328,3 +328,23 @@ def test_baselines_and_evaluation_plot(tmp_path) -> None:
     path = tmp_path / "plot.png"
     plot_evaluation(rows, path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("env_id", IDS)
+def test_cuda_env_matches_cpu(env_id: str) -> None:
+    kwargs = {"num_envs": 64, "vectorization_mode": "vector_entry_point"}
+    cpu = gym.make_vec(env_id, device="cpu", **kwargs)
+    gpu = gym.make_vec(env_id, device="cuda", **kwargs)
+    cpu.reset(seed=0)
+    gpu.reset(seed=0)
+    actions = torch.arange(64) % 4 + 6
+    for _ in range(3):
+        obs_c, *_, info_c = cpu.step(actions)
+        obs_g, *_, info_g = gpu.step(actions.cuda())
+    assert obs_g.device.type == "cuda"
+    assert torch.allclose(obs_g.cpu(), obs_c, rtol=1e-5, atol=1e-6)
+    assert torch.allclose(
+        info_g["energy_error"].cpu(), info_c["energy_error"], rtol=1e-3, atol=1e-14
+    )
+    assert torch.equal(info_g["force_evaluations"].cpu(), info_c["force_evaluations"])
