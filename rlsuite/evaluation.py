@@ -231,7 +231,7 @@ def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
             f"{r.mean_return / r.mean_episode_length:.4g}",
             *quartiles,
         )
-    Console(width=max(100, Console().width)).print(table)
+    Console(width=max(100 + 32 * len(metric_keys), Console().width)).print(table)
 
 
 def write_json(rows: Sequence[EvalRow], path: str | Path) -> None:

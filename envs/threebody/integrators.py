@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
@@ -66,10 +67,19 @@ class AdvanceResult:
 
 
 class Integrator(ABC):
-    """A batched integrator: see the module docstring."""
+    """A batched integrator: see the module docstring.
+
+    ``compile=True`` runs :data:`FUSED_SUBSTEPS` substeps per Python iteration as one
+    ``torch.compile``-d kernel (about 10× faster for small batches on CPU, 2× for thousands of
+    systems; the first call of a process compiles for ~1 min). Compiled kernels may fuse
+    multiply-adds, so results agree with the eager path to rounding (≈1e-16), not bit for bit.
+    """
 
     name: str
     evaluations_per_step = 1
+
+    def __init__(self, *, compile: bool = False) -> None:
+        self.compile = bool(compile)
 
     @abstractmethod
     def forces(
@@ -78,22 +88,34 @@ class Integrator(ABC):
         """The cached force terms ``(acc, jerk)`` at a state (one force evaluation)."""
 
     @abstractmethod
-    def _plan(
-        self, work: NBodyBatch, t_end: torch.Tensor, eta: torch.Tensor
-    ) -> torch.Tensor | None:
-        """Per-call preparation (the leapfrog's fixed step); ``None`` for none."""
+    def _plan(self, work: NBodyBatch, t_end: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        """Per-call preparation, (S, 2) (the leapfrog's fixed step and count)."""
 
+    @staticmethod
     @abstractmethod
     def _step_size(
-        self, work: NBodyBatch, eta: torch.Tensor, plan: torch.Tensor | None, taken: torch.Tensor
+        x: torch.Tensor,
+        v: torch.Tensor,
+        m: torch.Tensor,
+        eta: torch.Tensor,
+        plan: torch.Tensor,
+        taken: torch.Tensor,
     ) -> torch.Tensor:
         """The next substep's length per system (``taken`` substeps done in this call); the
         driver shortens it to land on the output time, and a length ≥ the time remaining
         makes the substep the last."""
 
+    @staticmethod
     @abstractmethod
-    def _substep(self, work: NBodyBatch, dt: torch.Tensor) -> NBodyBatch:
-        """One substep of length ``dt`` (S,), returning the new state (time not advanced)."""
+    def _substep(
+        x: torch.Tensor,
+        v: torch.Tensor,
+        a: torch.Tensor,
+        j: torch.Tensor,
+        w: torch.Tensor,
+        dt: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One substep of length ``dt`` (S,): the new ``(x, v, acc, jerk)``."""
 
     def start(
         self, positions: torch.Tensor, velocities: torch.Tensor, masses: torch.Tensor
@@ -127,62 +149,85 @@ class Integrator(ABC):
         ids = torch.nonzero(state.time < t_end).flatten()
         if ids.numel() == 0:
             return AdvanceResult(substeps, failed)
-        work, w_end, w_eta = state.select(ids), t_end[ids], eta[ids]
-        w_span = w_end - work.time
+        work = state.select(ids)
+        w_end, w_eta = t_end[ids], eta[ids]
         plan = self._plan(work, w_end, w_eta)
-        w_steps = torch.zeros(ids.numel(), dtype=torch.int64, device=device)
+        span = w_end - work.time
+        steps = torch.zeros(ids.numel(), dtype=torch.int64, device=device)
         w_failed = torch.zeros(ids.numel(), dtype=torch.bool, device=device)
         live = torch.ones(ids.numel(), dtype=torch.bool, device=device)
-        iteration = 0
+        run = self._kernel()
         while True:
-            iteration += 1
-            remaining = w_end - work.time
-            wanted = self._step_size(work, w_eta, plan, w_steps)
-            last = live & (wanted >= remaining)
-            dt = torch.minimum(wanted, remaining) * live
-            new = self._substep(work, dt)  # dt = 0 leaves a system bit-for-bit unchanged
-            # one reduction per system: a non-finite force propagates into x and v, and a sum
-            # is non-finite iff some term is
-            bad = live & ~torch.isfinite((new.positions + new.velocities).sum((1, 2)))
-            bad = bad | (live & (wanted < min_step * w_span))
-            if bool(bad.any()):  # keep the failed systems' last finite state
-                keep = ~bad.view(-1, 1, 1)
-                new.positions = torch.where(keep, new.positions, work.positions)
-                new.velocities = torch.where(keep, new.velocities, work.velocities)
-                new.acc = torch.where(keep, new.acc, work.acc)
-                new.jerk = torch.where(keep, new.jerk, work.jerk)
-                dt = torch.where(bad, 0.0, dt)
-                last = last & ~bad
-                live = live & ~bad
-                w_failed = w_failed | bad
-            new.time = torch.where(last, w_end, work.time + dt)
-            work = new
-            w_steps = w_steps + live
-            live = live & ~last
-            if iteration >= max_substeps:  # (cheap test first: w_steps ≤ iteration)
-                over = live & (w_steps >= max_substeps)
-                w_failed = w_failed | over
-                live = live & ~over
+            x, v, a, j, t, steps, live, w_failed = run(
+                work.positions, work.velocities, work.acc, work.jerk, work.weights,
+                work.masses, work.time, w_end, w_eta, plan, steps, live, w_failed, span,
+                min_step, max_substeps,
+            )  # fmt: skip
+            work = NBodyBatch(x, v, work.masses, work.weights, a, j, t)
             n_live = int(live.sum())
             if n_live == 0:
                 break
             if 2 * n_live <= live.numel():  # compact: write the arrived systems back
                 state.assign(ids, work)
-                substeps[ids], failed[ids] = w_steps, w_failed
-                keep_ids = torch.nonzero(live).flatten()
-                ids, work = ids[keep_ids], work.select(keep_ids)
-                w_end, w_eta, w_steps, w_failed = (
-                    w_end[keep_ids],
-                    w_eta[keep_ids],
-                    w_steps[keep_ids],
-                    w_failed[keep_ids],
-                )
-                plan = None if plan is None else plan[keep_ids]
-                w_span = w_span[keep_ids]
-                live = live[keep_ids]
+                substeps[ids], failed[ids] = steps, w_failed
+                keep = torch.nonzero(live).flatten()
+                ids, work = ids[keep], work.select(keep)
+                w_end, w_eta, plan, span = w_end[keep], w_eta[keep], plan[keep], span[keep]
+                steps, w_failed, live = steps[keep], w_failed[keep], live[keep]
         state.assign(ids, work)
-        substeps[ids], failed[ids] = w_steps, w_failed
+        substeps[ids], failed[ids] = steps, w_failed
         return AdvanceResult(substeps, failed)
+
+    def _kernel(self) -> Callable[..., tuple[torch.Tensor, ...]]:
+        """The loop body: one eager substep, or :data:`FUSED_SUBSTEPS` compiled ones."""
+        key = (type(self), self.compile)
+        if key not in _KERNELS:
+            body = _substep_loop(
+                self._step_size, self._substep, FUSED_SUBSTEPS if self.compile else 1
+            )
+            _KERNELS[key] = torch.compile(body, dynamic=True) if self.compile else body
+        return _KERNELS[key]
+
+
+#: Substeps per compiled kernel call (``compile=True``): amortises the call overhead; systems
+#: that arrive mid-kernel wait with zero-length steps until the kernel returns.
+FUSED_SUBSTEPS = 16
+_KERNELS: dict[tuple[type, bool], Callable[..., tuple[torch.Tensor, ...]]] = {}
+
+
+def _substep_loop(
+    step_size: Callable[..., torch.Tensor],
+    substep: Callable[..., tuple[torch.Tensor, ...]],
+    count: int,
+) -> Callable[..., tuple[torch.Tensor, ...]]:
+    """``count`` lockstep substeps with the driver's bookkeeping (see :meth:`Integrator.advance`),
+    written on plain tensors so that ``torch.compile`` can fuse them."""
+
+    def loop(
+        x, v, a, j, w, m, t, t_end, eta, plan, steps, live, failed, span, min_step, max_substeps
+    ):  # type: ignore[no-untyped-def]
+        for _ in range(count):
+            wanted = step_size(x, v, m, eta, plan, steps)
+            remaining = t_end - t
+            last = live & (wanted >= remaining)
+            dt = torch.minimum(wanted, remaining) * live  # 0 leaves a system bit-for-bit as is
+            x1, v1, a1, j1 = substep(x, v, a, j, w, dt)
+            # one reduction per system: a non-finite force propagates into x and v, and a sum
+            # is non-finite iff some term is
+            bad = live & (~torch.isfinite((x1 + v1).sum((1, 2))) | (wanted < min_step * span))
+            keep = ~bad.view(-1, 1, 1)  # failed systems keep their last finite state
+            x, v = torch.where(keep, x1, x), torch.where(keep, v1, v)
+            a, j = torch.where(keep, a1, a), torch.where(keep, j1, j)
+            live = live & ~bad
+            last = last & live
+            t = torch.where(last, t_end, t + dt * live)
+            steps = steps + live
+            over = live & ~last & (steps >= max_substeps)
+            failed = failed | bad | over
+            live = live & ~last & ~over
+        return x, v, a, j, t, steps, live, failed
+
+    return loop
 
 
 class Hermite(Integrator):
@@ -195,26 +240,25 @@ class Hermite(Integrator):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return nbody.accelerations_and_jerks(positions, velocities, weights)
 
-    def _plan(self, work: NBodyBatch, t_end: torch.Tensor, eta: torch.Tensor) -> None:
-        return None
+    def _plan(self, work: NBodyBatch, t_end: torch.Tensor, eta: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(eta.shape[0], 2, dtype=eta.dtype, device=eta.device)  # none needed
 
-    def _step_size(
-        self, work: NBodyBatch, eta: torch.Tensor, plan: torch.Tensor | None, taken: torch.Tensor
-    ) -> torch.Tensor:
-        return eta * nbody.collision_time(work.positions, work.velocities, work.masses)
+    @staticmethod
+    def _step_size(x, v, m, eta, plan, taken):  # type: ignore[no-untyped-def]
+        return eta * nbody.collision_time(x, v, m)
 
-    def _substep(self, work: NBodyBatch, dt: torch.Tensor) -> NBodyBatch:
-        x, v, a, j = work.positions, work.velocities, work.acc, work.jerk
+    @staticmethod
+    def _substep(x, v, a, j, w, dt):  # type: ignore[no-untyped-def]
         h = dt.view(-1, 1, 1)
         hj = h * j
         # predictor: Taylor series to the jerk
         xp = x + h * (v + h * (0.5 * a + (1 / 6) * hj))
         vp = v + h * (a + 0.5 * hj)
-        a1, j1 = nbody.accelerations_and_jerks(xp, vp, work.weights)
+        a1, j1 = nbody.accelerations_and_jerks(xp, vp, w)
         # corrector (Hut, Makino & McMillan 1995 form): 4th order in h
         v1 = v + h * (0.5 * (a + a1) + (h / 12) * (j - j1))
         x1 = x + h * (0.5 * (v + v1) + (h / 12) * (a - a1))
-        return NBodyBatch(x1, v1, work.masses, work.weights, a1, j1, work.time)
+        return x1, v1, a1, j1
 
 
 class Leapfrog(Integrator):
@@ -234,28 +278,26 @@ class Leapfrog(Integrator):
         count = torch.ceil(interval / target).clamp(min=1.0)
         return torch.stack([interval / count, count], dim=1)
 
-    def _step_size(
-        self, work: NBodyBatch, eta: torch.Tensor, plan: torch.Tensor | None, taken: torch.Tensor
-    ) -> torch.Tensor:
-        assert plan is not None
+    @staticmethod
+    def _step_size(x, v, m, eta, plan, taken):  # type: ignore[no-untyped-def]
         # the count, not the accumulated time, decides the last substep (which then ends
         # exactly on the output time, absorbing the rounding of the summed steps)
         return torch.where(taken + 1 >= plan[:, 1], math.inf, plan[:, 0])
 
-    def _substep(self, work: NBodyBatch, dt: torch.Tensor) -> NBodyBatch:
+    @staticmethod
+    def _substep(x, v, a, j, w, dt):  # type: ignore[no-untyped-def]
         h = dt.view(-1, 1, 1)
-        v_half = work.velocities + 0.5 * h * work.acc
-        x1 = work.positions + h * v_half
-        a1 = nbody.accelerations(x1, work.weights)
-        v1 = v_half + 0.5 * h * a1
-        return NBodyBatch(x1, v1, work.masses, work.weights, a1, work.jerk, work.time)
+        v_half = v + 0.5 * h * a
+        x1 = x + h * v_half
+        a1 = nbody.accelerations(x1, w)
+        return x1, v_half + 0.5 * h * a1, a1, j
 
 
 INTEGRATORS: dict[str, type[Integrator]] = {"hermite": Hermite, "leapfrog": Leapfrog}
 
 
-def make_integrator(name: str) -> Integrator:
+def make_integrator(name: str, *, compile: bool = False) -> Integrator:
     """The integrator called ``name`` (``"hermite"`` or ``"leapfrog"``)."""
     if name not in INTEGRATORS:
         raise ValueError(f"unknown integrator {name!r}; known: {', '.join(INTEGRATORS)}")
-    return INTEGRATORS[name]()
+    return INTEGRATORS[name](compile=compile)

@@ -14,7 +14,6 @@ unit ≈ 51.6 km/s (:data:`KM_PER_S` is 1 km/s in these units).
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
@@ -36,10 +35,15 @@ YEAR = JULIAN_YEAR * _velocity_unit(PAPER_TOTAL_MASS) / AU
 KM_PER_S = 1e3 / _velocity_unit(PAPER_TOTAL_MASS)
 
 
-@functools.cache
+_CACHE: dict[tuple, torch.Tensor] = {}  # small constant tensors, per (what, n, device, dtype)
+
+
 def _pair_index(n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``n(n−1)/2`` pairs ``(I[p], J[p])`` with ``I < J``."""
-    i, j = torch.triu_indices(n, n, offset=1, device=device)
+    key = ("pairs", n, device)
+    if key not in _CACHE:
+        _CACHE[key] = torch.triu_indices(n, n, offset=1, device=device)
+    i, j = _CACHE[key]
     return i, j
 
 
@@ -55,14 +59,17 @@ def pair_weights(masses: torch.Tensor) -> torch.Tensor:
     ) * masses[:, i].unsqueeze(1)
 
 
-@functools.cache
 def _difference_matrix(n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """``D`` (P, N) with ``(D x)_p = x_J − x_I``: entries +1, −1 and 0, so the product is exact."""
+    key = ("difference", n, device, dtype)
+    if key in _CACHE:
+        return _CACHE[key]
     i, j = _pair_index(n, device)
     pairs = torch.arange(i.numel(), device=device)
     matrix = torch.zeros(i.numel(), n, dtype=dtype, device=device)
     matrix[pairs, j] = 1.0
     matrix[pairs, i] = -1.0
+    _CACHE[key] = matrix
     return matrix
 
 

@@ -104,6 +104,9 @@ class ThreeBodyVectorEnv(BatchedVectorEnv):
 
     **Vectorized.** ``num_envs`` systems on ``device`` integrated in lockstep, each with its own
     η (:meth:`~rlsuite.envs.threebody.integrators.Integrator.advance`). Next-step autoreset.
+    ``compile=True`` fuses 16 substeps per kernel with ``torch.compile`` (about 10× faster for
+    small batches on CPU after a one-off compilation of ~1 min per process; agrees with the
+    default eager path to rounding, not bit for bit).
 
     **Version history.** v0: first release.
     """
@@ -129,10 +132,11 @@ class ThreeBodyVectorEnv(BatchedVectorEnv):
         position_scale: float = 10.0,
         max_substeps: int = 100_000,
         record_wall_time: bool = False,
+        compile: bool = False,
         device: str | torch.device | None = None,
     ) -> None:
         super().__init__(num_envs, device)
-        self.integrator = make_integrator(integrator)
+        self.integrator = make_integrator(integrator, compile=compile)
         if initial_state is None and initial_conditions not in ics.IC_SETS:
             raise ValueError(
                 f"initial_conditions must be one of {', '.join(ics.IC_SETS)}, "

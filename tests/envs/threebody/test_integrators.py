@@ -206,3 +206,20 @@ def test_validation_names_the_problem() -> None:
         nbody.validate_systems(x * math.inf, v, torch.ones(1, 2, dtype=F64))
     with pytest.raises(ValueError, match="masses must have shape"):
         nbody.validate_systems(x, v, torch.ones(1, 3, dtype=F64))
+
+
+@pytest.mark.slow  # compiles the fused kernels (about a minute on 2 CPU cores)
+@pytest.mark.parametrize("integrator", ["hermite", "leapfrog"])
+def test_compiled_kernels_agree_with_the_eager_path(integrator: str) -> None:
+    x, v, m = ics.paper_triple(combine(torch.arange(6), 0))
+    eta = torch.tensor([1e-1, 3e-2, 1e-2, 5e-3, 1e-1, 2e-2], dtype=F64)
+    end = torch.full((6,), 3.0, dtype=F64)
+    results = []
+    for compiled in (False, True):
+        scheme = make_integrator(integrator, compile=compiled)
+        state = scheme.start(x.clone(), v.clone(), m)
+        results.append((scheme.advance(state, end, eta), state))
+    (eager, eager_state), (fused, fused_state) = results
+    assert torch.equal(eager.substeps, fused.substeps)
+    assert torch.equal(fused_state.time, end)
+    assert torch.allclose(fused_state.positions, eager_state.positions, rtol=0, atol=1e-12)
