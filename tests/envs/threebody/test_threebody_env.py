@@ -285,10 +285,11 @@ def _fixed_eta_medians(seeds: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("steps", [pytest.param(2), pytest.param(10, marks=pytest.mark.slow)])
 def test_fixed_eta_trade_off_is_monotone(steps: int) -> None:
     error, cost = _fixed_eta_medians(seeds=20, steps=steps)
-    # Non-decreasing up to double precision: at the two smallest η the truncation error is
-    # below the roundoff of the energy sum (~1e-16 relative per evaluation), so medians there
-    # are roundoff noise of order 1e-16 (measured: 6.0e-16 at η=1e-4, 5.8e-16 at 2.2e-4).
-    assert np.all(np.diff(error) >= -1e-15), error
+    # Non-decreasing above the double-precision floor: at the two smallest η the truncation
+    # error is below roundoff, which grows with the number of substeps, so there the medians
+    # are roundoff noise of order 1e-15 (measured after 2 steps: 6.0e-16 at η = 1e-4 and
+    # 5.8e-16 at 2.2e-4; after 10 steps: 2.2e-15 and 1.0e-15).
+    assert np.all(np.diff(error) >= -1e-14), error
     assert error[-1] > 1e3 * error[0]
     assert np.all(np.diff(cost) <= 0), cost
     assert cost[0] > 100 * cost[-1]
