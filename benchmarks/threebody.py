@@ -15,7 +15,7 @@
   match.
 
 Usage: ``python benchmarks/threebody.py [--sizes 1,64,1024,4096] [--action 9|random]
-[--systems 4096] [--substeps 200] [--threads 2] [--device cpu]``.
+[--systems 4096] [--substeps 200] [--threads 2] [--device cpu] [--compile] [--skip-env]``.
 Machines are shared and noisy: compare figures taken in the same run.
 """
 
@@ -38,7 +38,7 @@ from rlsuite.keyed_random import combine
 
 
 def core_vs_rebound(
-    systems: int, substeps: int, rebound_systems: int, device: str
+    systems: int, substeps: int, rebound_systems: int, device: str, compile: bool = False
 ) -> dict[str, Any]:
     """Batched leapfrog/Hermite against REBOUND's leapfrog/IAS15, system-steps per second."""
     import rebound
@@ -49,11 +49,14 @@ def core_vs_rebound(
     duration = 1.0
     # leapfrog: η·t_coll = duration/substeps for every system -> exactly `substeps` fixed steps
     eta = duration / substeps / t_coll
-    out: dict[str, Any] = {"systems": systems, "duration": duration}
+    out: dict[str, Any] = {"systems": systems, "duration": duration, "compiled": compile}
     for name in ("leapfrog", "hermite"):
-        scheme = make_integrator(name)
-        state = scheme.start(x.clone(), v.clone(), m)
+        scheme = make_integrator(name, compile=compile)
         end = torch.full((systems,), duration, dtype=torch.float64, device=device)
+        if compile:  # compile (and warm up) outside the timing, on a short interval
+            warm = scheme.start(x.clone(), v.clone(), m)
+            scheme.advance(warm, end * 0.01, eta * (10 if name == "hermite" else 1))
+        state = scheme.start(x.clone(), v.clone(), m)
         start = time.perf_counter()
         result = scheme.advance(state, end, eta * (10 if name == "hermite" else 1))
         if device != "cpu":
@@ -110,6 +113,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-env", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="the core's torch.compile kernels")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     report: dict[str, Any] = {
@@ -126,7 +130,7 @@ def main() -> None:
             action=None if args.action == "random" else int(args.action),
         )
     report["core_vs_rebound"] = core_vs_rebound(
-        args.systems, args.substeps, args.rebound_systems, args.device
+        args.systems, args.substeps, args.rebound_systems, args.device, args.compile
     )
     print(json.dumps(report, indent=2))
 
