@@ -61,8 +61,10 @@ class ThreeBodyVectorEnv(BatchedVectorEnv):
     the agent picks η for that interval. Small η conserves energy and costs many force
     evaluations; large η is cheap and lets the energy error grow. Initial conditions:
     ``initial_conditions="paper" | "figure_eight" | "random_bound"`` (see
-    :mod:`~rlsuite.envs.threebody.initial_conditions`) or ``initial_state={...}`` (one user
-    system for every episode).
+    :mod:`~rlsuite.envs.threebody.initial_conditions`; ``masses`` in M☉ for the paper's triple,
+    ``perturbation`` for the figure-eight, ``n_bodies`` for random bound systems) or
+    ``initial_state={"masses", "positions", "velocities"}`` (one user system, N-body units, for
+    every episode; validated: masses > 0, no coincident bodies, finite values).
 
     **Action space.** ``Discrete(K)``: action ``k`` is ``eta_grid[k]`` (default
     ``logspace(1e-4, 1e-1, 10)``, the paper's grid for Hermite). An action outside the space is
