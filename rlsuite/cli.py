@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from rlsuite.config import ConfigError
+from rlsuite.config import ConfigError, apply_overrides
 
 
 def _parse_sizes(text: str) -> list[int]:
@@ -77,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--json", dest="json_out", help="also write the results as JSON here")
+    ev.add_argument(
+        "--env-kwarg",
+        dest="env_kwargs",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override an env keyword argument for this evaluation (repeatable; YAML value), "
+        "e.g. integrator=leapfrog to transfer a three-body agent",
+    )
     ev.add_argument(
         "--plot",
         help="where to write the family's evaluation plot (PNG; default: RUN_DIR/eval/evaluation.png "
@@ -164,6 +173,7 @@ def _run(args: argparse.Namespace) -> int:
             seeds=args.seeds,
             baselines=args.baselines,
             device=args.device,
+            env_overrides=apply_overrides({}, args.env_kwargs),
         )
         print_table(rows, title=f"evaluation of {args.target}")
         if args.json_out:
@@ -182,7 +192,6 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "bench":
         from rlsuite.bench import benchmark_env
-        from rlsuite.config import apply_overrides
 
         kwargs = apply_overrides({}, args.overrides)
         result = benchmark_env(

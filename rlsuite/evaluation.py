@@ -115,8 +115,13 @@ def evaluate(
     seeds: str | None = None,
     baselines: Sequence[str] | None = None,
     device: str = "cpu",
+    env_overrides: dict[str, Any] | None = None,
 ) -> list[EvalRow]:
-    """Evaluate the checkpoint at ``target`` (a run dir or a file) and the named baselines."""
+    """Evaluate the checkpoint at ``target`` (a run dir or a file) and the named baselines.
+
+    ``env_overrides`` replace env keyword arguments for this evaluation only (after the config's
+    ``eval.env_kwargs``), e.g. ``{"integrator": "leapfrog"}`` to transfer a three-body agent
+    trained on Hermite to the leapfrog."""
     checkpoint, run = resolve_checkpoint(target)
     tensors, meta = load_checkpoint(checkpoint)
     experiment = meta.get("experiment") or {}
@@ -128,6 +133,7 @@ def evaluate(
     eval_cfg = experiment.get("eval", {})
     env_kwargs = dict(experiment.get("env", {}).get("kwargs", meta.get("env_kwargs", {})))
     env_kwargs.update(eval_cfg.get("env_kwargs", {}))
+    env_kwargs.update(env_overrides or {})
     env_kwargs.pop("device", None)
     seed_range = parse_seed_range(seeds or eval_cfg.get("seeds", "1000:1010"))
     n = episodes if episodes is not None else eval_cfg.get("episodes", len(seed_range))

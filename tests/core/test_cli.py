@@ -233,6 +233,24 @@ def test_three_body_eval_reports_metric_quartiles_and_writes_the_plot(tmp_path, 
     assert [r["policy"] for r in rows] == ["tsallis_inf", "fixed:9", "fixed:8"]
     q25, median, q75 = rows[1]["metrics"]["total_force_evaluations"]
     assert q25 <= median <= q75 and median >= 2  # ≥ one force evaluation per step
+    # the same agent transferred to the leapfrog integrator, for this evaluation only
+    assert (
+        main(
+            [
+                "eval",
+                str(run),
+                "--env-kwarg",
+                "integrator=leapfrog",
+                "--json",
+                str(tmp_path / "l.json"),
+            ]
+        )
+        == 0
+    )
+    leapfrog = json.loads((tmp_path / "l.json").read_text())
+    assert leapfrog[1]["metrics"] != rows[1]["metrics"]
+    assert main(["eval", str(run), "--env-kwarg", "integrator=rk4"]) == 2
+    assert "unknown integrator 'rk4'" in capsys.readouterr().err
 
 
 def test_plot_is_refused_for_a_family_without_one(tmp_path, capsys) -> None:
