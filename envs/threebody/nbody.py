@@ -74,12 +74,18 @@ def _difference_matrix(n: int, device: torch.device, dtype: torch.dtype) -> torc
 
 
 def _separations(values: torch.Tensor) -> torch.Tensor:
-    """``v_J − v_I`` for every pair, (B, P, K) from (B, N, K), in one matrix product."""
+    """``v_J − v_I`` for every pair, (B, P, K) from (B, N, K): one matrix product in eager mode
+    (fewest kernel launches), gathers that fuse with their neighbours under ``torch.compile``."""
+    if torch.compiler.is_compiling():
+        i, j = _pair_index(values.shape[1], values.device)
+        return values[:, j] - values[:, i]
     return torch.matmul(_difference_matrix(values.shape[1], values.device, values.dtype), values)
 
 
 def _body_sums(weights: torch.Tensor, pair_terms: torch.Tensor) -> torch.Tensor:
-    """``Σ_p W[i, p] t_p`` (B, N, K) from pair terms (B, P, K)."""
+    """``Σ_p W[i, p] t_p`` (B, N, K) from pair terms (B, P, K) (elementwise when compiled)."""
+    if torch.compiler.is_compiling():
+        return (weights.unsqueeze(-1) * pair_terms.unsqueeze(1)).sum(2)
     return torch.bmm(weights, pair_terms)
 
 
