@@ -22,8 +22,6 @@ from rlsuite.envs.threebody.vector import DEFAULT_ETA_GRID, ThreeBodyVectorEnv
 
 from rlsuite.evaluation import EpisodeResults, EvalRow, run_agent_episodes
 
-BASELINE_NAMES = ("fixed:<action>", "fixed:all")
-
 
 class FixedAction:
     """A policy that plays one action in every environment (the ``predict`` of an agent)."""
