@@ -162,11 +162,15 @@ def _run(args: argparse.Namespace) -> int:
         from rlsuite.evaluation import (
             checkpoint_env_id,
             evaluate,
+            has_plot,
             print_table,
             write_json,
             write_plot,
         )
 
+        env_id = checkpoint_env_id(args.target)
+        if args.plot and not has_plot(env_id):
+            raise ConfigError(f"{env_id} has no evaluation plot; leave out --plot")
         rows = evaluate(
             args.target,
             episodes=args.episodes,
@@ -178,14 +182,11 @@ def _run(args: argparse.Namespace) -> int:
         print_table(rows, title=f"evaluation of {args.target}")
         if args.json_out:
             write_json(rows, args.json_out)
-        env_id = checkpoint_env_id(args.target)
         target = Path(args.target)
         default = (
             target / "eval" / "evaluation.png" if target.is_dir() else target.with_suffix(".png")
         )
         written = write_plot(env_id, rows, args.plot or default)
-        if written is None and args.plot:
-            raise ConfigError(f"{env_id} has no evaluation plot; leave out --plot")
         if written is not None:
             print(f"plot written to {written}")
         return 0

@@ -190,14 +190,19 @@ def checkpoint_env_id(target: str | Path) -> str:
     return str(load_checkpoint(checkpoint)[1].get("env_id"))
 
 
+def has_plot(env_id: str) -> bool:
+    """Whether the family of ``env_id`` draws an evaluation plot (``plot_evaluation``)."""
+    module = _baselines_module(env_id) if env_id in ENVS else None
+    return module is not None and hasattr(module, "plot_evaluation")
+
+
 def write_plot(env_id: str, rows: Sequence[EvalRow], path: str | Path) -> Path | None:
     """The family's evaluation plot (its baselines module's ``plot_evaluation``) at ``path``;
     ``None`` when the family has none."""
-    module = _baselines_module(env_id) if env_id in ENVS else None
-    if module is None or not hasattr(module, "plot_evaluation"):
+    if not has_plot(env_id):
         return None
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    module.plot_evaluation(list(rows), Path(path))
+    _baselines_module(env_id).plot_evaluation(list(rows), Path(path))
     return Path(path)
 
 
@@ -213,32 +218,37 @@ def _row(policy: str, results: EpisodeResults) -> EvalRow:
 
 
 def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
-    """A rich table: mean episode return, its 95% CI and the mean reward per step."""
+    """A rich table: mean episode return, its 95% CI, the mean reward per step and, per
+    episode metric, "median [q25, q75]"."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
+    # every string is plain text: "[q25, q75]" or "[nan, nan]" must not be read as rich markup
+    table = Table(title=escape(title))
     table.add_column("policy", no_wrap=True)
     metric_keys = sorted({k for r in rows for k in r.metrics})
     for column in ("episodes", "return", "95% CI", "reward/step"):
         table.add_column(column, justify="right", no_wrap=True)
     for key in metric_keys:
-        table.add_column(f"{key} median [q25, q75]", justify="right", no_wrap=True)
+        table.add_column(escape(f"{key} median [q25, q75]"), justify="right", no_wrap=True)
     for r in rows:
         quartiles = [
             f"{m[1]:.3g} [{m[0]:.3g}, {m[2]:.3g}]" if (m := r.metrics.get(k)) else "-"
             for k in metric_keys
         ]
-        table.add_row(
+        cells = [
             r.policy,
             str(r.episodes),
             f"{r.mean_return:.5g}",
             f"[{r.ci95_low:.5g}, {r.ci95_high:.5g}]",
             f"{r.mean_return / r.mean_episode_length:.4g}",
             *quartiles,
-        )
+        ]
+        table.add_row(*map(escape, cells))
     Console(width=max(100 + 32 * len(metric_keys), Console().width)).print(table)
 
 
 def write_json(rows: Sequence[EvalRow], path: str | Path) -> None:
+    """The rows as a JSON list (metrics as ``{key: [q25, median, q75]}``)."""
     Path(path).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
