@@ -43,6 +43,14 @@ class AgentEntry:
 
 _SOR = "rlsuite.envs.sor"
 _3B = "rlsuite.envs.threebody"
+_RMAB = "rlsuite.envs.rmab"
+_RMAB_FAMILIES = {
+    "Budget": ("budget", "restless bandits with a plain budget: pull at most B of J arms (Whittle's setting)"),
+    "Interventions": ("interventions", "coRMAB: choose exactly B of N interventions; arms respond to the sum (sigmoid)"),
+    "Path": ("path", "coRMAB: a closed walk of length 2B on a graph from a source; pull ≤ B visited nodes"),
+    "Scheduling": ("scheduling", "coRMAB: bipartite matching of pulled arms to (worker, timeslot) pairs"),
+    "Capacity": ("capacity", "coRMAB: pulled arms assigned to workers within each worker's capacity"),
+}
 ENVS: dict[str, EnvEntry] = {
     e.id: e
     for e in [
@@ -90,6 +98,17 @@ ENVS: dict[str, EnvEntry] = {
             {"integrator": "leapfrog"},
             f"{_3B}.baselines",
         ),
+    ]
+    + [
+        EnvEntry(
+            f"rlsuite/CoRMAB-{name}-v0",
+            f"{_RMAB}.env:CoRMABEnv",
+            f"{_RMAB}.vector:CoRMABVectorEnv",
+            summary,
+            {"family": family},
+            f"{_RMAB}.baselines",
+        )
+        for name, (family, summary) in _RMAB_FAMILIES.items()
     ]
 }
 

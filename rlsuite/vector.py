@@ -246,7 +246,12 @@ class BatchOfOneEnv(gym.Env):
                     raise ValueError(
                         f"action must be an int in [0, {self.action_space.n - 1}], got {action!r}"
                     )
-        actions = torch.as_tensor(np.asarray(action)).reshape((1, *self.action_space.shape))
+        arr = np.asarray(action)
+        if arr.size != int(np.prod(self.action_space.shape, dtype=np.int64)):
+            raise ValueError(
+                f"action must have shape {self.action_space.shape} for {self.action_space}, got {arr.shape}"
+            )
+        actions = torch.as_tensor(arr).reshape((1, *self.action_space.shape))
         reward, terminated, truncated, info = self.core._step_envs(
             self.core._as_action_tensor(actions)
         )

@@ -1,0 +1,319 @@
+"""The coRMAB baselines: each an agent name for configs and ``rlsuite eval --baseline``.
+
+* ``do-nothing`` — pull nothing (for ``path`` the walk steps back and forth on the source's
+  first edge; not defined for ``interventions``, where exactly B must be chosen);
+* ``random`` — a random feasible action (the family's sampler);
+* ``sampling`` — the best of K = 100 random feasible actions by one-step expected reward;
+* ``greedy`` / ``greedy:scip`` — the one-step greedy MILP: maximise the expected next reward
+  over the exact feasible set, with HiGHS or SCIP. For pull families the objective is linear in
+  the pulls, ``Σ_j a_j (p_active,j − p_passive,j)(r_j(up) − r_j(down))``; for interventions
+  each arm's reward is a function of how many of its interventions are chosen, modelled exactly
+  by one binary per count (a piecewise-linear function with integer breakpoints). The path
+  family is solved on the pulls' exact projection (:func:`path_pull_milp`);
+* ``iterative`` — iterative greedy: add arms by marginal one-step gain while the action stays
+  feasible (for path a greedy walk, for interventions one intervention at a time);
+* ``whittle`` — the Whittle-index policy (``budget`` family only: the decoupled case), indices
+  by value iteration and bisection over the subsidy (:mod:`~rlsuite.envs.rmab.whittle`, γ = 0.95):
+  pull the B arms with the largest positive indices.
+
+Policies read the arm states from the observation (``s_j = 3 · obs_j``) and act on every
+environment of a :class:`~rlsuite.envs.rmab.vector.CoRMABVectorEnv`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from rlsuite.envs.rmab import families
+from rlsuite.envs.rmab.instances import Instance
+from rlsuite.envs.rmab.milp import MILP
+from rlsuite.envs.rmab.vector import CoRMABVectorEnv
+from rlsuite.envs.rmab.whittle import arm_indices
+from rlsuite.evaluation import EpisodeResults, run_agent_episodes
+
+NAMES = ("do-nothing", "random", "sampling", "greedy", "greedy:scip", "iterative", "whittle")
+NUM_SAMPLES = 100
+
+
+def arm_gains(inst: Instance, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per arm: the reward going up and going down from ``states`` (J,)."""
+    arms = np.arange(inst.num_arms)
+    up, down = np.minimum(states + 1, 3), np.maximum(states - 1, 0)
+    return inst.rewards[arms, up], inst.rewards[arms, down]
+
+
+def expected_rewards(inst: Instance, states: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    """One-step expected reward of each action (M, dim) in joint state ``states`` (J,)."""
+    S = families.structure_tensors([inst], torch.device("cpu"))
+    S = {k: v.expand(len(actions), *v.shape[1:]) for k, v in S.items()}
+    x = torch.as_tensor(actions, dtype=torch.float64)
+    p = families.up_probability(inst.family, families.arm_input(inst.family, x, S), S).numpy()
+    r_up, r_down = arm_gains(inst, states)
+    return (p * r_up + (1 - p) * r_down).sum(1)
+
+
+def pull_gains(inst: Instance, states: np.ndarray) -> np.ndarray:
+    """The expected-reward gain of pulling each arm: ``(p_active − p_passive)(r_up − r_down)``."""
+    r_up, r_down = arm_gains(inst, states)
+    return (inst.p_active - inst.p_passive) * (r_up - r_down)
+
+
+# -- the path family's pulls, exactly and compactly ---------------------------------------------
+def path_pull_milp(inst: Instance) -> MILP:
+    """The pull vectors of the path family as a compact MILP: variables ``a`` (J pulls),
+    ``v`` (J visited), ``f`` (2E traversal counts per directed edge, integers in [0, 2B]) and
+    ``g`` (2E connectivity flows). ``f`` is a closed Eulerian multigraph of 2B edges (Σ f = 2B,
+    in = out at every node) whose nodes are exactly the visited ones, all connected to the
+    source (the source sends one unit of ``g`` to every other visited node, only along edges
+    with ``f > 0``); by Euler's theorem such an ``f`` is a closed walk of length exactly 2B, and
+    every closed walk gives one. Pulls: ``a ≤ v``, ``Σ a ≤ B``."""
+    J, B = inst.num_arms, inst.budget
+    edges = inst.structure["edges"]
+    src = int(inst.structure["source"])
+    E, T = len(edges), 2 * B
+    tail = np.concatenate([edges[:, 0], edges[:, 1]])
+    head = np.concatenate([edges[:, 1], edges[:, 0]])
+    a, v, f, g = 0, J, 2 * J, 2 * J + 2 * E
+    n = 2 * J + 4 * E
+    rows = families._Rows()
+    inf = np.inf
+    rows.add(range(a, a + J), 1.0, -inf, B)
+    rows.add(range(f, f + 2 * E), 1.0, T, T)
+    for node in range(J):
+        into, out = np.flatnonzero(head == node), np.flatnonzero(tail == node)
+        rows.add([*(f + into), *(f + out)], [1.0] * len(into) + [-1.0] * len(out), 0, 0)
+        rows.add([*(f + into), v + node], [1.0] * len(into) + [-float(T)], -inf, 0)  # f_in ≤ T v
+        rows.add([v + node, *(f + into)], [1.0] + [-1.0] * len(into), -inf, 0)  # v ≤ f_in
+        rows.add([a + node, v + node], [1.0, -1.0], -inf, 0)  # a ≤ v
+        if node != src:
+            rows.add([*(g + into), *(g + out), v + node], [1.0] * len(into) + [-1.0] * len(out) + [-1.0], 0, 0)
+    for d in range(2 * E):
+        rows.add([g + d, f + d], [1.0, -float(J)], -inf, 0)  # g ≤ J f
+    names = [f"pull[{j}]" for j in range(J)] + [f"visit[{j}]" for j in range(J)]
+    names += [f"traverse[{d}]" for d in range(2 * E)] + [f"flow[{d}]" for d in range(2 * E)]
+    upper = np.concatenate([np.ones(2 * J), np.full(2 * E, T), np.full(2 * E, J)])
+    A = sp.csr_matrix((rows.v, (rows.r, rows.c)), shape=(len(rows.lower), n))
+    integrality = np.concatenate([np.ones(2 * J + 2 * E, dtype=bool), np.zeros(2 * E, dtype=bool)])
+    return MILP(A, np.array(rows.lower), np.array(rows.upper), np.zeros(n), upper, integrality, tuple(names))
+
+
+def euler_walk(inst: Instance, traversals: np.ndarray) -> list[int]:
+    """Hierholzer's algorithm: the closed walk from the source that uses directed edge ``d``
+    exactly ``traversals[d]`` times (a connected Eulerian multigraph)."""
+    edges = inst.structure["edges"]
+    E = len(edges)
+    tail = np.concatenate([edges[:, 0], edges[:, 1]])
+    head = np.concatenate([edges[:, 1], edges[:, 0]])
+    out: dict[int, list[int]] = {}
+    for d in np.flatnonzero(traversals > 0.5):
+        out.setdefault(int(tail[d]), []).extend([int(head[d])] * int(round(traversals[d])))
+    stack, walk = [int(inst.structure["source"])], []
+    while stack:
+        node = stack[-1]
+        if out.get(node):
+            stack.append(out[node].pop())
+        else:
+            walk.append(stack.pop())
+    walk.reverse()
+    if len(walk) != int(round(traversals.sum())) + 1:
+        raise RuntimeError(f"the traversal counts are not one closed walk ({len(walk) - 1} of {traversals.sum():g} edges used; E = {E})")
+    return walk
+
+
+# -- greedy MILP -----------------------------------------------------------------------------
+class GreedyMILP:
+    """The one-step greedy MILP for one instance (objective rebuilt per state)."""
+
+    def __init__(self, inst: Instance, backend: str = "highs") -> None:
+        self.inst, self.backend = inst, backend
+        self.solve_times: list[float] = []
+        J = inst.num_arms
+        if inst.family == "path":
+            self.milp = path_pull_milp(inst)
+        elif inst.family == "interventions":
+            # one binary δ[j, m] per arm and count m of its chosen interventions
+            reach = inst.structure["weights"] > 0  # (J, N)
+            N = reach.shape[1]
+            self.counts = [(j, m) for j in range(J) for m in range(int(reach[j].sum()) + 1)]
+            base = families.feasible_milp(inst)
+            k = len(self.counts)
+            rows = []
+            lower, upper = [], []
+            for j in range(J):
+                cols = [N + i for i, (jj, _) in enumerate(self.counts) if jj == j]
+                one = np.zeros(N + k)
+                one[cols] = 1
+                link = np.zeros(N + k)
+                link[cols] = [m for jj, m in self.counts if jj == j]
+                link[:N] = -reach[j].astype(np.float64)
+                rows += [one, link]
+                lower += [1, 0]
+                upper += [1, 0]
+            self.milp = base.extend(
+                lower=[0] * k,
+                upper=[1] * k,
+                integrality=[True] * k,
+                names=[f"count[{j},{m}]" for j, m in self.counts],
+                rows=sp.csr_matrix(np.array(rows)),
+                row_lower=lower,
+                row_upper=upper,
+            )
+        else:
+            self.milp = families.feasible_milp(inst)
+
+    def act(self, states: np.ndarray) -> np.ndarray:
+        inst, J = self.inst, self.inst.num_arms
+        c = np.zeros(self.milp.num_vars)
+        if inst.family == "interventions":
+            r_up, r_down = arm_gains(inst, states)
+            s = inst.structure
+            for i, (j, m) in enumerate(self.counts):
+                p = families.shifted_sigmoid(
+                    torch.tensor(3.0 * m), *(torch.tensor(s[k][j]) for k in ("alpha", "beta", "x0"))
+                ).item()
+                c[len(inst.structure["weights"][0]) + i] = p * r_up[j] + (1 - p) * r_down[j]
+        else:
+            c[:J] = pull_gains(inst, states)
+        start = time.perf_counter()
+        x = self.milp.solve(c, backend=self.backend)
+        self.solve_times.append(time.perf_counter() - start)
+        if inst.family == "path":
+            pulls = np.flatnonzero(x[:J] > 0.5)
+            walk = euler_walk(inst, x[2 * J : 2 * J + 2 * len(inst.structure["edges"])])
+            return families.walk_action(inst, walk, pulls)
+        return x[: families.action_dim(inst)]
+
+
+# -- iterative greedy ------------------------------------------------------------------------
+def iterative_greedy(inst: Instance, states: np.ndarray) -> np.ndarray:
+    """Add arms (or interventions) by marginal one-step gain while the action stays feasible."""
+    J, B = inst.num_arms, inst.budget
+    s = inst.structure
+    x = np.zeros(families.action_dim(inst))
+    gains = pull_gains(inst, states) if inst.family != "interventions" else None
+    order = np.argsort(-gains, kind="stable") if gains is not None else None
+    if inst.family == "interventions":
+        for _ in range(B):
+            candidates = np.flatnonzero(x == 0)
+            trial = np.repeat(x[None], len(candidates), 0)
+            trial[np.arange(len(candidates)), candidates] = 1
+            x = trial[int(np.argmax(expected_rewards(inst, states, trial)))]
+    elif inst.family == "budget":
+        x[[j for j in order[:B] if gains[j] > 0]] = 1
+    elif inst.family == "capacity":
+        remaining = s["capacity"].astype(np.int64).copy()
+        for j in order:
+            fits = np.flatnonzero(remaining >= s["cost"][j])
+            if gains[j] <= 0 or len(fits) == 0:
+                continue
+            i = int(fits[np.argmin(remaining[fits])])  # best fit
+            remaining[i] -= s["cost"][j]
+            x[j] = x[J + j * B + i] = 1
+    elif inst.family == "scheduling":
+        slots, workers = s["arm_slots"], s["worker_slots"]
+        busy = np.zeros_like(workers)
+        for j in order:
+            if gains[j] <= 0 or x[:J].sum() >= B:
+                continue
+            free = [(k, w) for k in range(2) for w in range(B) if workers[w, slots[j, k]] and not busy[w, slots[j, k]]]
+            pair = next(((p, q) for p in free for q in free if p[1] < q[1]), None)
+            if pair is None:
+                continue
+            for k, w in pair:
+                busy[w, slots[j, k]] = True
+                x[J + (j * 2 + k) * B + w] = 1
+            x[j] = 1
+    else:  # path: walk greedily towards unvisited gain, always able to return in time
+        reach = families.walk_reachability(inst)
+        edges = s["edges"]
+        neighbours = [np.concatenate([edges[edges[:, 0] == v, 1], edges[edges[:, 1] == v, 0]]) for v in range(J)]
+        nodes, seen = [int(s["source"])], {int(s["source"])}
+        for t in range(1, 2 * B + 1):
+            options = [int(v) for v in neighbours[nodes[-1]] if reach[t, v]]
+            value = [max(gains[v], 0.0) if v not in seen else 0.0 for v in options]
+            nodes.append(options[int(np.argmax(value))])
+            seen.add(nodes[-1])
+        pulls = [v for v in sorted(seen, key=lambda v: -gains[v]) if gains[v] > 0][:B]
+        x = families.walk_action(inst, nodes, pulls)
+    return x
+
+
+def do_nothing(inst: Instance) -> np.ndarray:
+    if inst.family == "interventions":
+        raise ValueError("do-nothing is not an action of the 'interventions' family (exactly B interventions must be chosen)")
+    x = np.zeros(families.action_dim(inst))
+    if inst.family == "path":
+        src = int(inst.structure["source"])
+        edge = inst.structure["edges"][np.flatnonzero((inst.structure["edges"] == src).any(1))[0]]
+        other = int(edge[0] if edge[1] == src else edge[1])
+        x = families.walk_action(inst, [src, other] * inst.budget + [src], [])
+    return x
+
+
+# -- policies over a vector env ------------------------------------------------------------
+class Baseline:
+    """Baseline ``name`` as an agent (``predict(obs)``) on every environment of ``env``."""
+
+    def __init__(self, name: str, env: CoRMABVectorEnv, seed: int = 0) -> None:
+        if name not in NAMES:
+            raise ValueError(f"unknown coRMAB baseline {name!r}; known: {', '.join(NAMES)}")
+        if name == "whittle" and env.family != "budget":
+            raise ValueError(
+                f"the Whittle-index policy needs decoupled arms (family 'budget'), not {env.family!r}"
+            )
+        self.name, self.env = name, env
+        self.rng = np.random.default_rng(seed)
+        self._greedy: dict[int, GreedyMILP] = {}
+        self._whittle: dict[int, np.ndarray] = {}
+
+    @property
+    def solve_times(self) -> list[float]:
+        return [t for g in self._greedy.values() for t in g.solve_times]
+
+    def act(self, inst: Instance, states: np.ndarray) -> np.ndarray:
+        name = self.name
+        if name == "do-nothing":
+            return do_nothing(inst)
+        if name == "random":
+            return families.sample(inst, self.rng)
+        if name == "sampling":
+            candidates = np.stack([families.sample(inst, self.rng) for _ in range(NUM_SAMPLES)])
+            return candidates[int(np.argmax(expected_rewards(inst, states, candidates)))]
+        if name.startswith("greedy"):
+            if id(inst) not in self._greedy:
+                self._greedy[id(inst)] = GreedyMILP(inst, "scip" if name == "greedy:scip" else "highs")
+            return self._greedy[id(inst)].act(states)
+        if name == "iterative":
+            return iterative_greedy(inst, states)
+        if id(inst) not in self._whittle:
+            self._whittle[id(inst)] = np.stack(
+                [arm_indices(inst.p_passive[j], inst.p_active[j], inst.rewards[j]) for j in range(inst.num_arms)]
+            )
+        index = self._whittle[id(inst)][np.arange(inst.num_arms), states]
+        x = np.zeros(inst.num_arms)
+        x[[j for j in np.argsort(-index, kind="stable")[: inst.budget] if index[j] > 0]] = 1
+        return x
+
+    def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        states = torch.round(obs[:, : self.env.num_arms] * 3).long().cpu().numpy()
+        actions = [self.act(self.env.instance(i), states[i]) for i in range(self.env.num_envs)]
+        return torch.as_tensor(np.stack(actions), device=obs.device)
+
+
+def episode_results(
+    name: str, make_env: Callable[[int], CoRMABVectorEnv], seeds: Sequence[int]
+) -> EpisodeResults:
+    """Baseline ``name`` on ``seeds``, one episode each, all in one batch."""
+    env = make_env(len(seeds))
+    return run_agent_episodes(Baseline(name, env, seed=int(seeds[0])), env, seeds)
+
+
+def episode_returns(
+    name: str, make_env: Callable[[int], CoRMABVectorEnv], seeds: Sequence[int]
+) -> np.ndarray:
+    return episode_results(name, make_env, seeds).returns

@@ -1,0 +1,193 @@
+"""The coRMAB environments: gymnasium contract, seeding, batch == single, transition
+frequencies, projection, and clear errors."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+import rlsuite  # noqa: F401 - registers the ids
+from rlsuite.envs.rmab import families
+from rlsuite.envs.rmab.instances import FAMILIES, generate, load_instance, save_instance
+from rlsuite.envs.rmab.vector import CoRMABVectorEnv
+
+IDS = [f"rlsuite/CoRMAB-{n}-v0" for n in ("Budget", "Interventions", "Path", "Scheduling", "Capacity")]
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_check_env_and_random_feasible_episode(env_id: str) -> None:
+    env = gym.make(env_id)
+    check_env(env.unwrapped, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    env.action_space.seed(0)
+    for t in range(20):
+        action = env.action_space.sample()
+        assert env.unwrapped.is_feasible(action)
+        assert env.unwrapped.feasible_set().satisfied_by(action)
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert obs.shape == (21,) and not terminated
+        assert reward == info["expected_reward"]
+    assert truncated and obs[-1] == 0.0
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_same_seed_same_instance_and_trajectory(family: str) -> None:
+    a, b = generate(family, 20, 5, seed=7), generate(family, 20, 5, seed=7)
+    for key in ("p_passive", "p_active", "rewards"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    for key in a.structure:
+        np.testing.assert_array_equal(a.structure[key], b.structure[key])
+    assert not np.array_equal(generate(family, 20, 5, seed=8).p_active, a.p_active)
+
+    def run() -> list[np.ndarray]:
+        env = CoRMABVectorEnv(3, family=family, instance_seed=None, reward="sampled")
+        obs, _ = env.reset(seed=11)
+        rng = np.random.default_rng(0)
+        out = [obs.numpy()]
+        for _ in range(25):  # crosses an autoreset
+            obs, reward, *_ = env.step(np.stack([env.sample_feasible(rng, i) for i in range(3)]))
+            out += [obs.numpy(), reward.numpy()]
+        return out
+
+    for x, y in zip(run(), run(), strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batched_core_equals_single_envs(family: str) -> None:
+    n, seed = 4, 20
+    vec = CoRMABVectorEnv(n, family=family, instance_seed=None)
+    obs, _ = vec.reset(seed=seed)
+    singles = [gym.make(IDS[FAMILIES.index(family)], instance_seed=None) for _ in range(n)]
+    single_obs = [s.reset(seed=seed + i)[0] for i, s in enumerate(singles)]
+    np.testing.assert_allclose(obs.numpy(), np.stack(single_obs))
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        actions = np.stack([vec.sample_feasible(rng, i) for i in range(n)])
+        obs, reward, *_ = vec.step(actions)
+        for i, s in enumerate(singles):
+            assert s.unwrapped.instance is not None
+            o, r, *_ = s.step(actions[i])
+            np.testing.assert_allclose(o, obs[i].numpy())
+            assert r == pytest.approx(float(reward[i]), abs=1e-12)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_transition_frequencies_match_the_model(family: str) -> None:
+    """10⁵ transitions per arm from states 1 and 2 (where up and down differ): the frequency of
+    moving up lies within 4 standard errors of the model's probability."""
+    n, steps = 1000, 100
+    env = CoRMABVectorEnv(n, family=family, horizon=1000)
+    env.reset(seed=0)
+    action = np.stack([env.sample_feasible(np.random.default_rng(5), 0)] * n)
+    S = env.structure
+    p = families.up_probability(family, families.arm_input(family, torch.as_tensor(action), S), S)[0]
+    ups = torch.zeros(env.num_arms, dtype=torch.float64)
+    for t in range(steps):
+        start = 1 + (torch.arange(n * env.num_arms).reshape(n, -1) + t) % 2
+        env.states = start.clone()
+        env.step(action)
+        ups += (env.states > start).sum(0)
+    freq = ups / (n * steps)
+    se = torch.sqrt(p * (1 - p) / (n * steps)).clamp(min=1e-12)
+    assert torch.all((freq - p).abs() <= 4 * se), (freq, p)
+    assert len(set(p.round(decimals=3).tolist())) > 2  # several distinct probabilities checked
+
+
+def test_expected_reward_is_the_mean_of_the_sampled_one() -> None:
+    env = CoRMABVectorEnv(4000, family="capacity")
+    env.reset(seed=0)
+    action = np.stack([env.sample_feasible(np.random.default_rng(0), 0)] * 4000)
+    _, _, _, _, info = env.step(action)
+    expected, sampled = info["expected_reward"], info["sampled_reward"]
+    se = sampled.std() / np.sqrt(4000)
+    assert abs(float(sampled.mean() - expected.mean())) < 4 * float(se)
+
+
+def test_infeasible_actions_raise_or_are_projected() -> None:
+    env = gym.make("rlsuite/CoRMAB-Capacity-v0")
+    env.reset(seed=0)
+    dim = env.action_space.n
+    with pytest.raises(ValueError, match="within_capacity"):
+        env.step(np.ones(dim))
+    with pytest.raises(ValueError, match=r"shape \(120,\)"):
+        env.step(np.ones(7))
+    with pytest.raises(ValueError, match="0 or 1"):
+        env.step(np.full(dim, 0.5))
+    proj = gym.make("rlsuite/CoRMAB-Capacity-v0", infeasible="project")
+    proj.reset(seed=0)
+    _, _, _, _, info = proj.step(np.ones(dim))
+    assert info["projected"]
+    feasible = proj.unwrapped.sample_feasible(np.random.default_rng(0))
+    _, _, _, _, info = proj.step(feasible)
+    assert not info["projected"]
+
+
+def test_projection_is_the_nearest_feasible_action() -> None:
+    """On a small budget instance the nearest feasible action to 'pull everything' pulls B arms."""
+    env = CoRMABVectorEnv(1, family="budget", num_arms=6, budget=2, infeasible="project")
+    env.reset(seed=0)
+    x, projected = env._feasible_actions(torch.ones(1, 6, dtype=torch.float64))
+    assert bool(projected[0]) and float(x.sum()) == 2.0
+
+
+def test_arm_pulls() -> None:
+    env = gym.make("rlsuite/CoRMAB-Interventions-v0")
+    env.reset(seed=0)
+    action = env.action_space.sample()
+    dose = env.unwrapped.arm_pulls(action)
+    np.testing.assert_allclose(dose, env.unwrapped.instance.structure["weights"] @ action)
+    env = gym.make("rlsuite/CoRMAB-Path-v0")
+    action = env.unwrapped.sample_feasible(np.random.default_rng(0))
+    np.testing.assert_array_equal(env.unwrapped.arm_pulls(action), action[:20])
+
+
+def test_clear_errors_for_bad_input(tmp_path) -> None:  # noqa: ANN001
+    with pytest.raises(ValueError, match=r"budget must be an int in \[1, num_arms = 4\]"):
+        CoRMABVectorEnv(1, family="budget", num_arms=4, budget=5)
+    with pytest.raises(ValueError, match="family must be one of"):
+        CoRMABVectorEnv(1, family="knapsack")
+    graph = tmp_path / "graph.txt"
+    graph.write_text("0 1\n1 2\n3 4\n")
+    with pytest.raises(ValueError, match="connected.*2 components"):
+        CoRMABVectorEnv(1, family="path", num_arms=5, budget=2, graph=graph)
+    graph.write_text("0 1\n1 x\n")
+    with pytest.raises(ValueError, match="graph.txt:2"):
+        CoRMABVectorEnv(1, family="path", num_arms=3, budget=1, graph=graph)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"family": "budget"}')
+    with pytest.raises(ValueError, match="keys"):
+        load_instance(bad)
+
+
+def test_user_graph_and_instance_file(tmp_path) -> None:  # noqa: ANN001
+    graph = tmp_path / "ring.txt"
+    graph.write_text("".join(f"{i} {(i + 1) % 6}\n" for i in range(6)))
+    env = CoRMABVectorEnv(2, family="path", num_arms=6, budget=2, graph=graph)
+    env.reset(seed=0)
+    assert env.instance(0).structure["edges"].shape == (6, 2)
+    env.step(np.stack([env.sample_feasible(np.random.default_rng(0), i) for i in range(2)]))
+    path = tmp_path / "inst.json"
+    save_instance(env.instance(0), path)
+    loaded = CoRMABVectorEnv(1, family="path", instance=path)
+    np.testing.assert_array_equal(loaded.instance(0).structure["edges"], env.instance(0).structure["edges"])
+    np.testing.assert_array_equal(loaded.instance(0).rewards, env.instance(0).rewards)
+    with pytest.raises(ValueError, match="holds a 'path' instance"):
+        CoRMABVectorEnv(1, family="budget", instance=path)
+
+
+def test_checkpoint_state_round_trip() -> None:
+    env = CoRMABVectorEnv(3, family="scheduling", instance_seed=None)
+    env.reset(seed=4)
+    rng = np.random.default_rng(0)
+    env.step(np.stack([env.sample_feasible(rng, i) for i in range(3)]))
+    state = env.state_dict()
+    other = CoRMABVectorEnv(3, family="scheduling", instance_seed=None)
+    other.load_state_dict(state)
+    actions = np.stack([env.sample_feasible(rng, i) for i in range(3)])
+    a, b = env.step(actions), other.step(actions)
+    np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
+    np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
