@@ -45,11 +45,26 @@ _SOR = "rlsuite.envs.sor"
 _3B = "rlsuite.envs.threebody"
 _RMAB = "rlsuite.envs.rmab"
 _RMAB_FAMILIES = {
-    "Budget": ("budget", "restless bandits with a plain budget: pull at most B of J arms (Whittle's setting)"),
-    "Interventions": ("interventions", "coRMAB: choose exactly B of N interventions; arms respond to the sum (sigmoid)"),
-    "Path": ("path", "coRMAB: a closed walk of length 2B on a graph from a source; pull ≤ B visited nodes"),
-    "Scheduling": ("scheduling", "coRMAB: bipartite matching of pulled arms to (worker, timeslot) pairs"),
-    "Capacity": ("capacity", "coRMAB: pulled arms assigned to workers within each worker's capacity"),
+    "Budget": (
+        "budget",
+        "restless bandits with a plain budget: pull at most B of J arms (Whittle's setting)",
+    ),
+    "Interventions": (
+        "interventions",
+        "coRMAB: choose exactly B of N interventions; arms respond to the sum (sigmoid)",
+    ),
+    "Path": (
+        "path",
+        "coRMAB: a closed walk of length 2B on a graph from a source; pull ≤ B visited nodes",
+    ),
+    "Scheduling": (
+        "scheduling",
+        "coRMAB: bipartite matching of pulled arms to (worker, timeslot) pairs",
+    ),
+    "Capacity": (
+        "capacity",
+        "coRMAB: pulled arms assigned to workers within each worker's capacity",
+    ),
 }
 ENVS: dict[str, EnvEntry] = {
     e.id: e
@@ -130,6 +145,32 @@ AGENTS: dict[str, AgentEntry] = {
             "rlsuite.agents.chebcb:ChebCB",
             "contextual bandit: Chebyshev-feature regression per arm + inverse-gap weighting",
         ),
+    ]
+    + [
+        AgentEntry(
+            f"rmab.{baseline}",
+            f"rlsuite.agents.heuristic:{cls}",
+            f"coRMAB baseline (plays, does not learn): {summary}",
+        )
+        for baseline, cls, summary in (
+            ("do-nothing", "DoNothing", "pull no arm"),
+            ("random", "RandomFeasible", "a random feasible action"),
+            (
+                "sampling",
+                "Sampling",
+                "best of 100 random feasible actions by one-step expected reward",
+            ),
+            ("greedy", "GreedyMILP", "one-step greedy MILP over the exact feasible set (HiGHS)"),
+            (
+                "greedy:scip",
+                "GreedyMILPSCIP",
+                "one-step greedy MILP over the exact feasible set (SCIP)",
+            ),
+            ("iterative", "IterativeGreedy", "add arms by marginal one-step gain while feasible"),
+            ("whittle", "Whittle", "Whittle-index policy (the decoupled 'budget' family)"),
+        )
+    ]
+    + [
         AgentEntry("sb3.PPO", "rlsuite.integrations.sb3:SB3PPO", "Stable-Baselines3 PPO", "sb3"),
         AgentEntry("sb3.DQN", "rlsuite.integrations.sb3:SB3DQN", "Stable-Baselines3 DQN", "sb3"),
         AgentEntry("sb3.SAC", "rlsuite.integrations.sb3:SB3SAC", "Stable-Baselines3 SAC", "sb3"),

@@ -5,11 +5,13 @@
 * ``random`` — a random feasible action (the family's sampler);
 * ``sampling`` — the best of K = 100 random feasible actions by one-step expected reward;
 * ``greedy`` / ``greedy:scip`` — the one-step greedy MILP: maximise the expected next reward
-  over the exact feasible set, with HiGHS or SCIP. For pull families the objective is linear in
-  the pulls, ``Σ_j a_j (p_active,j − p_passive,j)(r_j(up) − r_j(down))``; for interventions
-  each arm's reward is a function of how many of its interventions are chosen, modelled exactly
-  by one binary per count (a piecewise-linear function with integer breakpoints). The path
-  family is solved on the pulls' exact projection (:func:`path_pull_milp`);
+  over the exact feasible set (the env's own :func:`~rlsuite.envs.rmab.families.feasible_milp`),
+  with HiGHS or SCIP. For pull families the objective is linear in the pulls,
+  ``Σ_j a_j (p_active,j − p_passive,j)(r_j(up) − r_j(down))``; for interventions each arm's
+  reward is a function of how many of its interventions are chosen, modelled exactly by one
+  binary per count (a piecewise-linear function with integer breakpoints). For the path family
+  this is an orienteering problem (NP-hard) on the time-expanded walk; on large graphs a
+  per-action ``time_limit`` plays the best walk found;
 * ``iterative`` — iterative greedy: add arms by marginal one-step gain while the action stays
   feasible (for path a greedy walk, for interventions one intervention at a time);
 * ``whittle`` — the Whittle-index policy (``budget`` family only: the decoupled case), indices
@@ -28,12 +30,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
-
 from rlsuite.envs.rmab import families
 from rlsuite.envs.rmab.instances import Instance
-from rlsuite.envs.rmab.milp import MILP
 from rlsuite.envs.rmab.vector import CoRMABVectorEnv
 from rlsuite.envs.rmab.whittle import arm_indices
+
 from rlsuite.evaluation import EpisodeResults, run_agent_episodes
 
 NAMES = ("do-nothing", "random", "sampling", "greedy", "greedy:scip", "iterative", "whittle")
@@ -63,79 +64,22 @@ def pull_gains(inst: Instance, states: np.ndarray) -> np.ndarray:
     return (inst.p_active - inst.p_passive) * (r_up - r_down)
 
 
-# -- the path family's pulls, exactly and compactly ---------------------------------------------
-def path_pull_milp(inst: Instance) -> MILP:
-    """The pull vectors of the path family as a compact MILP: variables ``a`` (J pulls),
-    ``v`` (J visited), ``f`` (2E traversal counts per directed edge, integers in [0, 2B]) and
-    ``g`` (2E connectivity flows). ``f`` is a closed Eulerian multigraph of 2B edges (Σ f = 2B,
-    in = out at every node) whose nodes are exactly the visited ones, all connected to the
-    source (the source sends one unit of ``g`` to every other visited node, only along edges
-    with ``f > 0``); by Euler's theorem such an ``f`` is a closed walk of length exactly 2B, and
-    every closed walk gives one. Pulls: ``a ≤ v``, ``Σ a ≤ B``."""
-    J, B = inst.num_arms, inst.budget
-    edges = inst.structure["edges"]
-    src = int(inst.structure["source"])
-    E, T = len(edges), 2 * B
-    tail = np.concatenate([edges[:, 0], edges[:, 1]])
-    head = np.concatenate([edges[:, 1], edges[:, 0]])
-    a, v, f, g = 0, J, 2 * J, 2 * J + 2 * E
-    n = 2 * J + 4 * E
-    rows = families._Rows()
-    inf = np.inf
-    rows.add(range(a, a + J), 1.0, -inf, B)
-    rows.add(range(f, f + 2 * E), 1.0, T, T)
-    for node in range(J):
-        into, out = np.flatnonzero(head == node), np.flatnonzero(tail == node)
-        rows.add([*(f + into), *(f + out)], [1.0] * len(into) + [-1.0] * len(out), 0, 0)
-        rows.add([*(f + into), v + node], [1.0] * len(into) + [-float(T)], -inf, 0)  # f_in ≤ T v
-        rows.add([v + node, *(f + into)], [1.0] + [-1.0] * len(into), -inf, 0)  # v ≤ f_in
-        rows.add([a + node, v + node], [1.0, -1.0], -inf, 0)  # a ≤ v
-        if node != src:
-            rows.add([*(g + into), *(g + out), v + node], [1.0] * len(into) + [-1.0] * len(out) + [-1.0], 0, 0)
-    for d in range(2 * E):
-        rows.add([g + d, f + d], [1.0, -float(J)], -inf, 0)  # g ≤ J f
-    names = [f"pull[{j}]" for j in range(J)] + [f"visit[{j}]" for j in range(J)]
-    names += [f"traverse[{d}]" for d in range(2 * E)] + [f"flow[{d}]" for d in range(2 * E)]
-    upper = np.concatenate([np.ones(2 * J), np.full(2 * E, T), np.full(2 * E, J)])
-    A = sp.csr_matrix((rows.v, (rows.r, rows.c)), shape=(len(rows.lower), n))
-    integrality = np.concatenate([np.ones(2 * J + 2 * E, dtype=bool), np.zeros(2 * E, dtype=bool)])
-    return MILP(A, np.array(rows.lower), np.array(rows.upper), np.zeros(n), upper, integrality, tuple(names))
-
-
-def euler_walk(inst: Instance, traversals: np.ndarray) -> list[int]:
-    """Hierholzer's algorithm: the closed walk from the source that uses directed edge ``d``
-    exactly ``traversals[d]`` times (a connected Eulerian multigraph)."""
-    edges = inst.structure["edges"]
-    E = len(edges)
-    tail = np.concatenate([edges[:, 0], edges[:, 1]])
-    head = np.concatenate([edges[:, 1], edges[:, 0]])
-    out: dict[int, list[int]] = {}
-    for d in np.flatnonzero(traversals > 0.5):
-        out.setdefault(int(tail[d]), []).extend([int(head[d])] * int(round(traversals[d])))
-    stack, walk = [int(inst.structure["source"])], []
-    while stack:
-        node = stack[-1]
-        if out.get(node):
-            stack.append(out[node].pop())
-        else:
-            walk.append(stack.pop())
-    walk.reverse()
-    if len(walk) != int(round(traversals.sum())) + 1:
-        raise RuntimeError(f"the traversal counts are not one closed walk ({len(walk) - 1} of {traversals.sum():g} edges used; E = {E})")
-    return walk
-
-
 # -- greedy MILP -----------------------------------------------------------------------------
 class GreedyMILP:
-    """The one-step greedy MILP for one instance (objective rebuilt per state)."""
+    """The one-step greedy MILP for one instance (objective rebuilt per state).
 
-    def __init__(self, inst: Instance, backend: str = "highs") -> None:
-        self.inst, self.backend = inst, backend
+    ``time_limit`` (seconds per action, default none) bounds each solve; when it runs out the
+    best feasible action found is played and counted in ``timeouts``. Every solve starts from
+    the iterative-greedy action as its incumbent, so the greedy MILP is never worse than it."""
+
+    def __init__(
+        self, inst: Instance, backend: str = "highs", time_limit: float | None = None
+    ) -> None:
+        self.inst, self.backend, self.time_limit = inst, backend, time_limit
         self.solve_times: list[float] = []
+        self.timeouts = 0
         J = inst.num_arms
-        if inst.family == "path":
-            self.milp = path_pull_milp(inst)
-        elif inst.family == "interventions":
+        if inst.family == "interventions":
             # one binary δ[j, m] per arm and count m of its chosen interventions
             reach = inst.structure["weights"] > 0  # (J, N)
             N = reach.shape[1]
@@ -166,6 +110,14 @@ class GreedyMILP:
         else:
             self.milp = families.feasible_milp(inst)
 
+    def _completion(self, action: np.ndarray) -> np.ndarray:
+        """``action`` as a point of the greedy program (for interventions: with its counts)."""
+        if self.inst.family != "interventions":
+            return action
+        chosen = (self.inst.structure["weights"] > 0) @ action  # (J,) interventions per arm
+        counts = [float(chosen[j] == m) for j, m in self.counts]
+        return np.concatenate([action, counts])
+
     def act(self, states: np.ndarray) -> np.ndarray:
         inst, J = self.inst, self.inst.num_arms
         c = np.zeros(self.milp.num_vars)
@@ -179,13 +131,13 @@ class GreedyMILP:
                 c[len(inst.structure["weights"][0]) + i] = p * r_up[j] + (1 - p) * r_down[j]
         else:
             c[:J] = pull_gains(inst, states)
-        start = time.perf_counter()
-        x = self.milp.solve(c, backend=self.backend)
-        self.solve_times.append(time.perf_counter() - start)
-        if inst.family == "path":
-            pulls = np.flatnonzero(x[:J] > 0.5)
-            walk = euler_walk(inst, x[2 * J : 2 * J + 2 * len(inst.structure["edges"])])
-            return families.walk_action(inst, walk, pulls)
+        begin = time.perf_counter()
+        start = self._completion(iterative_greedy(inst, states))
+        x, optimal = self.milp.optimize(
+            c, backend=self.backend, time_limit=self.time_limit, start=start
+        )
+        self.solve_times.append(time.perf_counter() - begin)
+        self.timeouts += not optimal
         return x[: families.action_dim(inst)]
 
 
@@ -220,7 +172,12 @@ def iterative_greedy(inst: Instance, states: np.ndarray) -> np.ndarray:
         for j in order:
             if gains[j] <= 0 or x[:J].sum() >= B:
                 continue
-            free = [(k, w) for k in range(2) for w in range(B) if workers[w, slots[j, k]] and not busy[w, slots[j, k]]]
+            free = [
+                (k, w)
+                for k in range(2)
+                for w in range(B)
+                if workers[w, slots[j, k]] and not busy[w, slots[j, k]]
+            ]
             pair = next(((p, q) for p in free for q in free if p[1] < q[1]), None)
             if pair is None:
                 continue
@@ -229,12 +186,10 @@ def iterative_greedy(inst: Instance, states: np.ndarray) -> np.ndarray:
                 x[J + (j * 2 + k) * B + w] = 1
             x[j] = 1
     else:  # path: walk greedily towards unvisited gain, always able to return in time
-        reach = families.walk_reachability(inst)
-        edges = s["edges"]
-        neighbours = [np.concatenate([edges[edges[:, 0] == v, 1], edges[edges[:, 1] == v, 0]]) for v in range(J)]
+        steps = families.walk_steps(inst)
         nodes, seen = [int(s["source"])], {int(s["source"])}
         for t in range(1, 2 * B + 1):
-            options = [int(v) for v in neighbours[nodes[-1]] if reach[t, v]]
+            options = steps[t][nodes[-1]]
             value = [max(gains[v], 0.0) if v not in seen else 0.0 for v in options]
             nodes.append(options[int(np.argmax(value))])
             seen.add(nodes[-1])
@@ -245,7 +200,9 @@ def iterative_greedy(inst: Instance, states: np.ndarray) -> np.ndarray:
 
 def do_nothing(inst: Instance) -> np.ndarray:
     if inst.family == "interventions":
-        raise ValueError("do-nothing is not an action of the 'interventions' family (exactly B interventions must be chosen)")
+        raise ValueError(
+            "do-nothing is not an action of the 'interventions' family (exactly B interventions must be chosen)"
+        )
     x = np.zeros(families.action_dim(inst))
     if inst.family == "path":
         src = int(inst.structure["source"])
@@ -257,23 +214,32 @@ def do_nothing(inst: Instance) -> np.ndarray:
 
 # -- policies over a vector env ------------------------------------------------------------
 class Baseline:
-    """Baseline ``name`` as an agent (``predict(obs)``) on every environment of ``env``."""
+    """Baseline ``name`` as an agent (``predict(obs)``) on every environment of ``env``
+    (``time_limit``: seconds per greedy-MILP action, see :class:`GreedyMILP`)."""
 
-    def __init__(self, name: str, env: CoRMABVectorEnv, seed: int = 0) -> None:
+    def __init__(
+        self, name: str, env: CoRMABVectorEnv, seed: int = 0, time_limit: float | None = None
+    ) -> None:
         if name not in NAMES:
             raise ValueError(f"unknown coRMAB baseline {name!r}; known: {', '.join(NAMES)}")
         if name == "whittle" and env.family != "budget":
             raise ValueError(
                 f"the Whittle-index policy needs decoupled arms (family 'budget'), not {env.family!r}"
             )
-        self.name, self.env = name, env
+        self.name, self.env, self.time_limit = name, env, time_limit
         self.rng = np.random.default_rng(seed)
         self._greedy: dict[int, GreedyMILP] = {}
         self._whittle: dict[int, np.ndarray] = {}
 
     @property
     def solve_times(self) -> list[float]:
+        """Seconds per greedy-MILP action so far."""
         return [t for g in self._greedy.values() for t in g.solve_times]
+
+    @property
+    def timeouts(self) -> int:
+        """Greedy-MILP actions whose solve hit the time limit (the best found was played)."""
+        return sum(g.timeouts for g in self._greedy.values())
 
     def act(self, inst: Instance, states: np.ndarray) -> np.ndarray:
         name = self.name
@@ -286,13 +252,17 @@ class Baseline:
             return candidates[int(np.argmax(expected_rewards(inst, states, candidates)))]
         if name.startswith("greedy"):
             if id(inst) not in self._greedy:
-                self._greedy[id(inst)] = GreedyMILP(inst, "scip" if name == "greedy:scip" else "highs")
+                backend = "scip" if name == "greedy:scip" else "highs"
+                self._greedy[id(inst)] = GreedyMILP(inst, backend, self.time_limit)
             return self._greedy[id(inst)].act(states)
         if name == "iterative":
             return iterative_greedy(inst, states)
         if id(inst) not in self._whittle:
             self._whittle[id(inst)] = np.stack(
-                [arm_indices(inst.p_passive[j], inst.p_active[j], inst.rewards[j]) for j in range(inst.num_arms)]
+                [
+                    arm_indices(inst.p_passive[j], inst.p_active[j], inst.rewards[j])
+                    for j in range(inst.num_arms)
+                ]
             )
         index = self._whittle[id(inst)][np.arange(inst.num_arms), states]
         x = np.zeros(inst.num_arms)

@@ -17,10 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from rlsuite.envs.rmab.instances import Instance
 from rlsuite.envs.rmab.milp import MILP
 from rlsuite.envs.rmab.vector import CoRMABVectorEnv
+
 from rlsuite.vector import BatchOfOneEnv
 
 

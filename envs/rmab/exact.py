@@ -19,7 +19,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-
 from rlsuite.envs.rmab import families
 from rlsuite.envs.rmab.instances import NUM_STATES, Instance
 from rlsuite.envs.rmab.milp import InfeasibleError
@@ -46,13 +45,17 @@ def arm_level_actions(inst: Instance, backend: str = "highs") -> tuple[np.ndarra
             lower, upper = milp.lower.copy(), milp.upper.copy()
             lower[:J] = upper[:J] = pulls
             try:
-                actions.append(milp.with_bounds(lower, upper).solve(np.zeros(milp.num_vars), backend=backend))
+                actions.append(
+                    milp.with_bounds(lower, upper).solve(np.zeros(milp.num_vars), backend=backend)
+                )
             except InfeasibleError:
                 continue
     X = np.stack(actions)
     S = families.structure_tensors([inst], torch.device("cpu"))
-    inputs = families.arm_input(inst.family, torch.as_tensor(X), {k: v.expand(len(X), *v.shape[1:]) for k, v in S.items()})
-    inputs_np, first = np.unique(inputs.numpy().round(9), axis=0, return_index=True)
+    inputs = families.arm_input(
+        inst.family, torch.as_tensor(X), {k: v.expand(len(X), *v.shape[1:]) for k, v in S.items()}
+    )
+    _, first = np.unique(inputs.numpy().round(9), axis=0, return_index=True)
     return X[np.sort(first)], inputs.numpy()[np.sort(first)]
 
 

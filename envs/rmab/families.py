@@ -28,12 +28,13 @@ Three views of the same feasible set, kept independent so each checks the others
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-
 from rlsuite.envs.rmab.instances import Instance
 from rlsuite.envs.rmab.milp import MILP
 
@@ -63,7 +64,16 @@ def action_names(inst: Instance) -> list[str]:
 
 
 def action_dim(inst: Instance) -> int:
-    return len(action_names(inst))
+    """The length of the action vector (the number of :func:`action_names`)."""
+    J, B = inst.num_arms, inst.budget
+    s = inst.structure
+    return {
+        "budget": J,
+        "interventions": s["weights"].shape[1] if inst.family == "interventions" else 0,
+        "path": J + 2 * B * 2 * len(s.get("edges", ())),
+        "scheduling": J + J * 2 * B,
+        "capacity": J + J * B,
+    }[inst.family]
 
 
 def structure_tensors(instances: Sequence[Instance], device: torch.device) -> Structure:
@@ -122,7 +132,11 @@ def violations(family: str, budget: int, x: torch.Tensor, S: Structure) -> dict[
     """For actions ``x`` (n, dim) and stacked structures ``S``: rule name → (n,) bool, True
     where the action breaks the rule (see :data:`RULES`)."""
     n = x.shape[0]
-    out = {"binary": ~((x == 0) | (x == 1)).flatten(1).all(1) if x.numel() else x.new_zeros(n, dtype=torch.bool)}
+    out = {
+        "binary": ~((x == 0) | (x == 1)).flatten(1).all(1)
+        if x.numel()
+        else x.new_zeros(n, dtype=torch.bool)
+    }
     xb = x.round().clamp(0, 1)
     if family == "interventions":
         out["exactly_B"] = xb.sum(1) != budget
@@ -147,7 +161,9 @@ def violations(family: str, budget: int, x: torch.Tensor, S: Structure) -> dict[
     elif family == "scheduling":
         z = xb[:, J:].reshape(n, J, 2, -1)
         out["worker_available"] = ((z > 0) & ~S["available"]).flatten(1).any(1)
-        out["two_distinct_workers"] = (z.sum((2, 3)) != 2 * a).any(1) | (z.sum(2) > 1).flatten(1).any(1)
+        out["two_distinct_workers"] = (z.sum((2, 3)) != 2 * a).any(1) | (z.sum(2) > 1).flatten(
+            1
+        ).any(1)
         K = S["worker_slots"].shape[2]
         slot_onehot = torch.nn.functional.one_hot(S["arm_slots"], K).to(z.dtype)  # (n, J, 2, K)
         load = torch.einsum("njsw,njsk->nwk", z, slot_onehot)
@@ -176,7 +192,9 @@ def up_probability(family: str, arm_in: torch.Tensor, S: Structure) -> torch.Ten
     return S["p_passive"] + (S["p_active"] - S["p_passive"]) * arm_in
 
 
-def shifted_sigmoid(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+def shifted_sigmoid(
+    x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, x0: torch.Tensor
+) -> torch.Tensor:
     """``φ(x) = 0.98 [α σ(β x − x0) − α σ(−x0)] + 0.01`` (φ(0) = 0.01; rises to ≈ 0.98 α + 0.01)."""
     return 0.98 * alpha * (torch.sigmoid(beta * x - x0) - torch.sigmoid(-x0)) + 0.01
 
@@ -192,7 +210,9 @@ class _Rows:
         self.lower: list[float] = []
         self.upper: list[float] = []
 
-    def add(self, cols: Sequence[int], coefs: Sequence[float] | float, lower: float, upper: float) -> None:
+    def add(
+        self, cols: Sequence[int], coefs: Sequence[float] | float, lower: float, upper: float
+    ) -> None:
         cols = list(cols)
         values = [float(coefs)] * len(cols) if np.isscalar(coefs) else [float(c) for c in coefs]
         self.r.extend([len(self.lower)] * len(cols))
@@ -260,7 +280,12 @@ def feasible_milp(inst: Instance) -> MILP:
                 rows.add([*y(t, into), *y(t + 1, out)], [1.0] * len(into) + [-1.0] * len(out), 0, 0)
         for v in range(J):
             into = np.flatnonzero(head == v)
-            rows.add([v, *[y(t, d) for t in range(T) for d in into]], [1.0] + [-1.0] * (T * len(into)), -inf, 0)
+            rows.add(
+                [v, *[y(t, d) for t in range(T) for d in into]],
+                [1.0] + [-1.0] * (T * len(into)),
+                -inf,
+                0,
+            )
     elif inst.family == "scheduling":
         slots, workers = s["arm_slots"], s["worker_slots"]
 
@@ -272,7 +297,9 @@ def feasible_milp(inst: Instance) -> MILP:
             for k in range(2):
                 for w in range(B):
                     upper[z(j, k, w)] = float(workers[w, slots[j, k]])
-            rows.add([j, *[z(j, k, w) for k in range(2) for w in range(B)]], [-2.0] + [1.0] * 2 * B, 0, 0)
+            rows.add(
+                [j, *[z(j, k, w) for k in range(2) for w in range(B)]], [-2.0] + [1.0] * 2 * B, 0, 0
+            )
             for w in range(B):
                 rows.add([z(j, 0, w), z(j, 1, w)], 1.0, -inf, 1)
         for w in range(B):
@@ -281,13 +308,19 @@ def feasible_milp(inst: Instance) -> MILP:
                 if cols:
                     rows.add(cols, 1.0, -inf, 1)
     elif inst.family == "capacity":
+
         def u(j: int, i: int) -> int:
             return J + j * B + i
 
         for j in range(J):
             rows.add([j, *[u(j, i) for i in range(B)]], [-1.0] + [1.0] * B, 0, 0)
         for i in range(B):
-            rows.add([u(j, i) for j in range(J)], s["cost"].astype(np.float64), -inf, float(s["capacity"][i]))
+            rows.add(
+                [u(j, i) for j in range(J)],
+                s["cost"].astype(np.float64),
+                -inf,
+                float(s["capacity"][i]),
+            )
     return rows.milp(names, upper)
 
 
@@ -306,6 +339,22 @@ def walk_reachability(inst: Instance) -> np.ndarray:
     return reach
 
 
+@functools.lru_cache(maxsize=64)
+def walk_steps(inst: Instance) -> list[list[list[int]]]:
+    """``steps[t][v]``: the neighbours of ``v`` that step ``t`` (1..2B) of a walk at ``v`` may go
+    to and still end at the source in time (cached per instance: samplers call it per action)."""
+    J, B = inst.num_arms, inst.budget
+    edges = inst.structure["edges"]
+    reach = walk_reachability(inst)
+    neighbours = [
+        np.concatenate([edges[edges[:, 0] == v, 1], edges[edges[:, 1] == v, 0]]) for v in range(J)
+    ]
+    steps: list[list[list[int]]] = [[]]
+    for t in range(1, 2 * B + 1):
+        steps.append([[int(u) for u in neighbours[v] if reach[t, u]] for v in range(J)])
+    return steps
+
+
 def walk_action(inst: Instance, nodes: Sequence[int], pulls: Sequence[int]) -> np.ndarray:
     """The path action for the closed walk through ``nodes`` (source, v1, …, source: 2B + 1
     nodes) pulling the nodes ``pulls``."""
@@ -315,7 +364,7 @@ def walk_action(inst: Instance, nodes: Sequence[int], pulls: Sequence[int]) -> n
         index[(a, b)], index[(b, a)] = d, d + E
     x = np.zeros(action_dim(inst))
     x[list(pulls)] = 1
-    for t, (a, b) in enumerate(zip(nodes[:-1], nodes[1:], strict=True)):
+    for t, (a, b) in enumerate(itertools.pairwise(nodes)):
         x[J + t * 2 * E + index[(a, b)]] = 1
     return x
 
@@ -331,13 +380,11 @@ def sample(inst: Instance, rng: np.random.Generator) -> np.ndarray:
     elif inst.family == "budget":
         x[rng.choice(J, int(rng.integers(0, B + 1)), replace=False)] = 1
     elif inst.family == "path":
-        reach = walk_reachability(inst)
-        edges = s["edges"]
-        neighbours = [np.concatenate([edges[edges[:, 0] == v, 1], edges[edges[:, 1] == v, 0]]) for v in range(J)]
+        steps = walk_steps(inst)
         nodes = [int(s["source"])]
         for t in range(1, 2 * B + 1):
-            options = [v for v in neighbours[nodes[-1]] if reach[t, v]]
-            nodes.append(int(rng.choice(options)))
+            options = steps[t][nodes[-1]]
+            nodes.append(options[int(rng.integers(len(options)))])
         visited = sorted(set(nodes))
         k = int(rng.integers(0, min(B, len(visited)) + 1))
         x = walk_action(inst, nodes, rng.choice(visited, k, replace=False).tolist())
@@ -348,7 +395,12 @@ def sample(inst: Instance, rng: np.random.Generator) -> np.ndarray:
         for j in rng.permutation(J):
             if pulled == B or rng.random() < 0.5:
                 continue
-            free = [(k, w) for k in range(2) for w in range(B) if workers[w, slots[j, k]] and not busy[w, slots[j, k]]]
+            free = [
+                (k, w)
+                for k in range(2)
+                for w in range(B)
+                if workers[w, slots[j, k]] and not busy[w, slots[j, k]]
+            ]
             if not free:
                 continue
             first = free[int(rng.integers(len(free)))]

@@ -65,7 +65,12 @@ WEIGHT = 3.0  # w_ji for a connected (intervention, arm) pair
 # what each family stores in Instance.structure, and its dtype
 _STRUCTURE: dict[str, dict[str, Any]] = {
     "budget": {},
-    "interventions": {"weights": np.float64, "alpha": np.float64, "beta": np.float64, "x0": np.float64},
+    "interventions": {
+        "weights": np.float64,
+        "alpha": np.float64,
+        "beta": np.float64,
+        "x0": np.float64,
+    },
     "path": {"edges": np.int64, "source": np.int64},
     "scheduling": {"arm_slots": np.int64, "worker_slots": bool},
     "capacity": {"capacity": np.int64, "cost": np.int64},
@@ -113,7 +118,9 @@ def validate(inst: Instance) -> None:
         _fail(f"budget B must be in [1, J = {J}], got {inst.budget}")
     expected = set(_STRUCTURE[inst.family])
     if set(inst.structure) != expected:
-        _fail(f"family {inst.family!r} needs structure keys {sorted(expected)}, got {sorted(inst.structure)}")
+        _fail(
+            f"family {inst.family!r} needs structure keys {sorted(expected)}, got {sorted(inst.structure)}"
+        )
     s = inst.structure
     if inst.family == "interventions":
         N = s["weights"].shape[1] if s["weights"].ndim == 2 else -1
@@ -137,7 +144,9 @@ def validate(inst: Instance) -> None:
         graph = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(J, J))
         count, labels = csgraph.connected_components(graph, directed=False)
         if count != 1:
-            _fail(f"the graph must be connected; it has {count} components (e.g. nodes {np.flatnonzero(labels != labels[0])[:5].tolist()} are cut off from node 0)")
+            _fail(
+                f"the graph must be connected; it has {count} components (e.g. nodes {np.flatnonzero(labels != labels[0])[:5].tolist()} are cut off from node 0)"
+            )
     elif inst.family == "scheduling":
         arm_slots, worker_slots = s["arm_slots"], s["worker_slots"]
         if worker_slots.ndim != 2 or worker_slots.shape[0] != inst.budget:
@@ -242,7 +251,11 @@ def planar_graph(num_nodes: int, num_edges: int | None, rng: np.random.Generator
         pairs = {
             tuple(sorted((int(a), int(b))))
             for simplex in tri.simplices
-            for a, b in ((simplex[0], simplex[1]), (simplex[1], simplex[2]), (simplex[0], simplex[2]))
+            for a, b in (
+                (simplex[0], simplex[1]),
+                (simplex[1], simplex[2]),
+                (simplex[0], simplex[2]),
+            )
         }
         candidates = np.array(sorted(pairs))
     if not J - 1 <= E <= len(candidates):
@@ -319,7 +332,9 @@ def load_instance(path: str | Path) -> Instance:
     dtypes = _STRUCTURE[family]
     unknown = set(data["structure"]) - set(dtypes)
     if unknown:
-        raise ValueError(f"{path}: family {family!r} has no structure keys {sorted(unknown)}; expected {sorted(dtypes)}")
+        raise ValueError(
+            f"{path}: family {family!r} has no structure keys {sorted(unknown)}; expected {sorted(dtypes)}"
+        )
     try:
         return Instance(
             family,

@@ -19,6 +19,8 @@ cannot be imported in one process; rlsuite uses neither ``ortools`` nor any othe
 from __future__ import annotations
 
 import math
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,7 +56,9 @@ class MILP:
             ("integrality", n),
         ):
             if np.shape(getattr(self, key)) != (size,):
-                raise ValueError(f"MILP.{key} must have shape ({size},), got {np.shape(getattr(self, key))}")
+                raise ValueError(
+                    f"MILP.{key} must have shape ({size},), got {np.shape(getattr(self, key))}"
+                )
         if len(self.names) != n:
             raise ValueError(f"MILP.names must name all {n} variables, got {len(self.names)}")
 
@@ -129,23 +133,50 @@ class MILP:
         time_limit: float | None = None,
     ) -> np.ndarray:
         """An optimal ``x`` of ``objective · x`` (integers rounded exactly); raises
-        :class:`InfeasibleError` when there is none."""
-        objective = np.asarray(objective, dtype=np.float64)
-        if objective.shape != (self.num_vars,):
-            raise ValueError(
-                f"objective must have shape ({self.num_vars},), got {objective.shape}"
+        :class:`InfeasibleError` when there is none, or when ``time_limit`` (seconds) ran out
+        before optimality was proven (:meth:`optimize` returns the incumbent instead)."""
+        x, optimal = self.optimize(
+            objective, maximize=maximize, backend=backend, time_limit=time_limit
+        )
+        if not optimal:
+            raise InfeasibleError(
+                f"{backend} reached the time limit of {time_limit} s before proving optimality"
             )
-        if backend == "highs":
-            x = _solve_highs(self, objective, maximize, time_limit)
-        elif backend == "scip":
-            x = _solve_scip(self, objective, maximize, time_limit)
-        else:
-            raise ValueError(f"unknown MILP backend {backend!r}; known: {', '.join(BACKENDS)}")
-        x = np.where(self.integrality, np.round(x), x)
         return x
 
+    def optimize(
+        self,
+        objective: np.ndarray,
+        *,
+        maximize: bool = True,
+        backend: str = "highs",
+        time_limit: float | None = None,
+        start: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, bool]:
+        """``(x, proven_optimal)``: an optimal ``x`` of ``objective · x``, or the best feasible
+        one found when ``time_limit`` (seconds) ran out (``proven_optimal`` False). ``start``, a
+        feasible point, is handed to the solver as its first incumbent (so a time limit never
+        leaves it with nothing). Raises :class:`InfeasibleError` when no feasible point was
+        found."""
+        objective = np.asarray(objective, dtype=np.float64)
+        if objective.shape != (self.num_vars,):
+            raise ValueError(f"objective must have shape ({self.num_vars},), got {objective.shape}")
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
+        if start is not None:
+            start = np.asarray(start, dtype=np.float64)
+            if start.shape != (self.num_vars,) or not self.satisfied_by(start):
+                raise ValueError(f"start must be a feasible point of shape ({self.num_vars},)")
+        if backend == "highs":
+            x, optimal = _solve_highs(self, objective, maximize, time_limit, start)
+        elif backend == "scip":
+            x, optimal = _solve_scip(self, objective, maximize, time_limit, start)
+        else:
+            raise ValueError(f"unknown MILP backend {backend!r}; known: {', '.join(BACKENDS)}")
+        return np.where(self.integrality, np.round(x), x) + 0.0, optimal  # + 0.0: no -0.0
 
-def _import(module: str):  # noqa: ANN202 - returns a module
+
+def _import(module: str):
     import importlib
 
     try:
@@ -160,10 +191,31 @@ def _finite(values: np.ndarray, inf: float) -> np.ndarray:
     return np.where(np.isinf(values), np.copysign(inf, values), values)
 
 
-def to_highs(problem: MILP, objective: np.ndarray, maximize: bool = True):  # noqa: ANN201
+_highs_banner_shown = False
+
+
+def _new_highs(highspy):
+    """A ``Highs`` model. HiGHS prints a copyright banner on the process's stdout when its first
+    model is built, whatever ``output_flag`` says; that first one is built with stdout closed."""
+    global _highs_banner_shown
+    if _highs_banner_shown:
+        return highspy.Highs()
+    _highs_banner_shown = True
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def to_highs(problem: MILP, objective: np.ndarray, maximize: bool = True):
     """A ``highspy.Highs`` model of ``problem`` with ``objective`` (not yet run)."""
     highspy = _import("highspy")
-    h = highspy.Highs()
+    h = _new_highs(highspy)
     h.setOptionValue("output_flag", False)
     lp = highspy.HighsLp()
     inf = highspy.kHighsInf
@@ -189,20 +241,30 @@ def to_highs(problem: MILP, objective: np.ndarray, maximize: bool = True):  # no
 
 
 def _solve_highs(
-    problem: MILP, objective: np.ndarray, maximize: bool, time_limit: float | None
-) -> np.ndarray:
+    problem: MILP,
+    objective: np.ndarray,
+    maximize: bool,
+    time_limit: float | None,
+    start: np.ndarray | None,
+) -> tuple[np.ndarray, bool]:
     highspy = _import("highspy")
     h = to_highs(problem, objective, maximize)
     if time_limit is not None:
         h.setOptionValue("time_limit", float(time_limit))
+    if start is not None:
+        incumbent = highspy.HighsSolution()
+        incumbent.col_value = start.tolist()
+        h.setSolution(incumbent)
     h.run()
     status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise InfeasibleError(f"HiGHS found no optimal point: {h.modelStatusToString(status)}")
-    return np.asarray(h.getSolution().col_value, dtype=np.float64)
+    optimal = status == highspy.HighsModelStatus.kOptimal
+    timed_out = status == highspy.HighsModelStatus.kTimeLimit and h.getSolution().value_valid
+    if not (optimal or timed_out):
+        raise InfeasibleError(f"HiGHS found no feasible point: {h.modelStatusToString(status)}")
+    return np.asarray(h.getSolution().col_value, dtype=np.float64), optimal
 
 
-def to_scip(problem: MILP, objective: np.ndarray, maximize: bool = True):  # noqa: ANN201
+def to_scip(problem: MILP, objective: np.ndarray, maximize: bool = True):
     """A ``pyscipopt.Model`` of ``problem`` with ``objective``; its variables are in
     ``model.data`` (a list, in the program's order)."""
     pyscipopt = _import("pyscipopt")
@@ -238,12 +300,23 @@ def to_scip(problem: MILP, objective: np.ndarray, maximize: bool = True):  # noq
 
 
 def _solve_scip(
-    problem: MILP, objective: np.ndarray, maximize: bool, time_limit: float | None
-) -> np.ndarray:
+    problem: MILP,
+    objective: np.ndarray,
+    maximize: bool,
+    time_limit: float | None,
+    start: np.ndarray | None,
+) -> tuple[np.ndarray, bool]:
     model = to_scip(problem, objective, maximize)
     if time_limit is not None:
         model.setParam("limits/time", float(time_limit))
+    if start is not None:
+        incumbent = model.createSol()
+        for var, value in zip(model.data, start.tolist(), strict=True):
+            model.setSolVal(incumbent, var, value)
+        model.addSol(incumbent)
     model.optimize()
-    if model.getStatus() != "optimal":
-        raise InfeasibleError(f"SCIP found no optimal point: status {model.getStatus()!r}")
-    return np.array([model.getVal(x) for x in model.data], dtype=np.float64)
+    optimal = model.getStatus() == "optimal"
+    if not optimal and not (model.getStatus() == "timelimit" and model.getNSols() > 0):
+        raise InfeasibleError(f"SCIP found no feasible point: status {model.getStatus()!r}")
+    best = model.getBestSol()
+    return np.array([model.getSolVal(best, x) for x in model.data], dtype=np.float64), optimal

@@ -14,11 +14,18 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from gymnasium import spaces
+from rlsuite.envs.rmab import families
+from rlsuite.envs.rmab.instances import (
+    FAMILIES,
+    Instance,
+    generate,
+    load_instance,
+    read_edge_list,
+    with_graph,
+)
+from rlsuite.envs.rmab.milp import BACKENDS, MILP
 
 from rlsuite import keyed_random
-from rlsuite.envs.rmab import families
-from rlsuite.envs.rmab.instances import FAMILIES, Instance, generate, load_instance, read_edge_list, with_graph
-from rlsuite.envs.rmab.milp import BACKENDS, MILP
 from rlsuite.vector import BatchedVectorEnv, Info
 
 REWARDS = ("expected", "sampled")
@@ -31,13 +38,20 @@ class FeasibleActionSpace(spaces.MultiBinary):
     so ``env.action_space.sample()`` is a valid random policy. ``contains`` is MultiBinary's
     (shape and 0/1 values); feasibility is the env's ``is_feasible``."""
 
-    def __init__(self, shape: int | Sequence[int], sampler: Callable[[np.random.Generator], np.ndarray], seed: int | None = None) -> None:
+    def __init__(
+        self,
+        shape: int | Sequence[int],
+        sampler: Callable[[np.random.Generator], np.ndarray],
+        seed: int | None = None,
+    ) -> None:
         super().__init__(shape, seed)
         self._sampler = sampler
 
     def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
         if mask is not None or probability is not None:
-            raise ValueError("a coRMAB action space samples feasible actions; masks are not supported")
+            raise ValueError(
+                "a coRMAB action space samples feasible actions; masks are not supported"
+            )
         return self._sampler(self.np_random).astype(self.dtype).reshape(self.shape)
 
 
@@ -114,7 +128,9 @@ class CoRMABVectorEnv(BatchedVectorEnv):
             ("projection_backend", projection_backend, BACKENDS),
         ):
             if value not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+                raise ValueError(
+                    f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+                )
         if not isinstance(horizon, int) or horizon < 1:
             raise ValueError(f"horizon must be a positive int, got {horizon!r}")
         if not 0.0 <= initial_state_prob <= 1.0:
@@ -125,7 +141,11 @@ class CoRMABVectorEnv(BatchedVectorEnv):
         self._graph = read_edge_list(graph) if isinstance(graph, (str, Path)) else graph
         if graph is not None and family != "path":
             raise ValueError(f"graph= applies to family='path' only, not {family!r}")
-        self._sizes = {"num_interventions": num_interventions, "num_edges": num_edges, "num_slots": num_slots}
+        self._sizes = {
+            "num_interventions": num_interventions,
+            "num_edges": num_edges,
+            "num_slots": num_slots,
+        }
         self._num_arms, self._budget = num_arms, budget
         self._instance_seed = instance_seed
         self._cache: dict[int, Instance] = {}
@@ -133,7 +153,9 @@ class CoRMABVectorEnv(BatchedVectorEnv):
         if instance is not None:
             shared: Instance | None = load_instance(instance)
             if shared.family != family:
-                raise ValueError(f"{instance} holds a {shared.family!r} instance, but family={family!r}")
+                raise ValueError(
+                    f"{instance} holds a {shared.family!r} instance, but family={family!r}"
+                )
         elif instance_seed is not None:
             shared = self._make_instance(int(instance_seed))
         else:
@@ -145,7 +167,9 @@ class CoRMABVectorEnv(BatchedVectorEnv):
         J, dim = template.num_arms, families.action_dim(template)
         self.num_arms, self.budget, self.action_dim = J, template.budget, dim
         self.single_observation_space = spaces.Box(0.0, 1.0, (J + 1,), np.float32)
-        self.single_action_space = FeasibleActionSpace(dim, lambda rng: self.sample_feasible(rng, 0))
+        self.single_action_space = FeasibleActionSpace(
+            dim, lambda rng: self.sample_feasible(rng, 0)
+        )
         self._finish_spaces()
         self.action_space = FeasibleActionSpace(
             (num_envs, dim),
@@ -181,7 +205,9 @@ class CoRMABVectorEnv(BatchedVectorEnv):
         (``MILP.solve(objective, backend="highs" | "scip")``, ``to_highs``, ``to_scip``)."""
         inst = self.instances[index]
         if id(inst) not in self._milps:
-            self._milps = {id(i): self._milps[id(i)] for i in set(self.instances) if id(i) in self._milps}
+            self._milps = {
+                id(i): self._milps[id(i)] for i in set(self.instances) if id(i) in self._milps
+            }
             self._milps[id(inst)] = families.feasible_milp(inst)
         return self._milps[id(inst)]
 
@@ -191,9 +217,13 @@ class CoRMABVectorEnv(BatchedVectorEnv):
 
     def broken_rules(self, action: Any, index: int = 0) -> list[str]:
         """The rules (:data:`~rlsuite.envs.rmab.families.RULES`) that ``action`` breaks."""
-        x = self._check_shape(torch.as_tensor(np.asarray(action), dtype=torch.float64, device=self.device), 1)
+        x = self._check_shape(
+            torch.as_tensor(np.asarray(action), dtype=torch.float64, device=self.device), 1
+        )
         S = {k: v[index : index + 1] for k, v in self.structure.items()}
-        return [k for k, v in families.violations(self.family, self.budget, x, S).items() if bool(v[0])]
+        return [
+            k for k, v in families.violations(self.family, self.budget, x, S).items() if bool(v[0])
+        ]
 
     def sample_feasible(self, rng: np.random.Generator, index: int = 0) -> np.ndarray:
         """A random feasible action (0/1 float array) for environment ``index``."""
@@ -203,7 +233,9 @@ class CoRMABVectorEnv(BatchedVectorEnv):
         """What each arm receives under ``action`` — ``(dim,)`` or ``(num_envs, dim)``, numpy or
         torch (returned alike): 1/0 for pulled/passive, or the dose for interventions."""
         is_numpy = not isinstance(action, torch.Tensor)
-        x = torch.as_tensor(np.asarray(action) if is_numpy else action, dtype=torch.float64, device=self.device)
+        x = torch.as_tensor(
+            np.asarray(action) if is_numpy else action, dtype=torch.float64, device=self.device
+        )
         single = x.ndim == 1
         x = self._check_shape(x.reshape(1, -1) if single else x, 1 if single else self.num_envs)
         S = self.structure if not single else {k: v[:1] for k, v in self.structure.items()}
@@ -245,7 +277,9 @@ class CoRMABVectorEnv(BatchedVectorEnv):
             x = torch.as_tensor(np.asarray(actions, dtype=np.float64), device=self.device)
         return self._check_shape(x, self.num_envs)
 
-    def _step_envs(self, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
+    def _step_envs(
+        self, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
         x, projected = self._feasible_actions(actions)
         S = self.structure
         p_up = families.up_probability(self.family, families.arm_input(self.family, x, S), S)
@@ -290,7 +324,9 @@ class CoRMABVectorEnv(BatchedVectorEnv):
         for env in torch.nonzero(bad).flatten().tolist():
             target = x[env].cpu().numpy()
             x[env] = torch.as_tensor(
-                self.feasible_set(env).solve(1.0 - 2.0 * target, maximize=False, backend=self.projection_backend),
+                self.feasible_set(env).solve(
+                    1.0 - 2.0 * target, maximize=False, backend=self.projection_backend
+                ),
                 device=self.device,
             )
         return x, bad

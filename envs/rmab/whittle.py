@@ -18,7 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def _q_gap(P: np.ndarray, R: np.ndarray, subsidy: np.ndarray, discount: float | None, tol: float) -> np.ndarray:
+def _q_gap(
+    P: np.ndarray, R: np.ndarray, subsidy: np.ndarray, discount: float | None, tol: float
+) -> np.ndarray:
     """Q(s, active) − Q(s, passive) of the single arm for each subsidy in ``subsidy`` (K,):
     shape (K, S), all K problems iterated together."""
     gamma = 1.0 if discount is None else discount
@@ -80,7 +82,9 @@ def birth_death_matrix(p_up: float, num_states: int = 4) -> np.ndarray:
     return P
 
 
-def arm_indices(p_passive: float, p_active: float, rewards: np.ndarray, discount: float = 0.95) -> np.ndarray:
+def arm_indices(
+    p_passive: float, p_active: float, rewards: np.ndarray, discount: float = 0.95
+) -> np.ndarray:
     """Whittle indices of one coRMAB arm (reward on the next state, discounted)."""
     P0, P1 = birth_death_matrix(p_passive), birth_death_matrix(p_active)
     R = np.stack([P0 @ rewards, P1 @ rewards])

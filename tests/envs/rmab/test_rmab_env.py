@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
-
-import rlsuite  # noqa: F401 - registers the ids
 from rlsuite.envs.rmab import families
 from rlsuite.envs.rmab.instances import FAMILIES, generate, load_instance, save_instance
 from rlsuite.envs.rmab.vector import CoRMABVectorEnv
 
-IDS = [f"rlsuite/CoRMAB-{n}-v0" for n in ("Budget", "Interventions", "Path", "Scheduling", "Capacity")]
+import rlsuite  # noqa: F401 - registers the ids
+
+IDS = [
+    f"rlsuite/CoRMAB-{n}-v0" for n in ("Budget", "Interventions", "Path", "Scheduling", "Capacity")
+]
 
 
 @pytest.mark.parametrize("env_id", IDS)
@@ -23,7 +25,7 @@ def test_check_env_and_random_feasible_episode(env_id: str) -> None:
     check_env(env.unwrapped, skip_render_check=True)
     obs, _ = env.reset(seed=0)
     env.action_space.seed(0)
-    for t in range(20):
+    for _ in range(20):
         action = env.action_space.sample()
         assert env.unwrapped.is_feasible(action)
         assert env.unwrapped.feasible_set().satisfied_by(action)
@@ -84,7 +86,9 @@ def test_transition_frequencies_match_the_model(family: str) -> None:
     env.reset(seed=0)
     action = np.stack([env.sample_feasible(np.random.default_rng(5), 0)] * n)
     S = env.structure
-    p = families.up_probability(family, families.arm_input(family, torch.as_tensor(action), S), S)[0]
+    p = families.up_probability(family, families.arm_input(family, torch.as_tensor(action), S), S)[
+        0
+    ]
     ups = torch.zeros(env.num_arms, dtype=torch.float64)
     for t in range(steps):
         start = 1 + (torch.arange(n * env.num_arms).reshape(n, -1) + t) % 2
@@ -145,17 +149,17 @@ def test_arm_pulls() -> None:
     np.testing.assert_array_equal(env.unwrapped.arm_pulls(action), action[:20])
 
 
-def test_clear_errors_for_bad_input(tmp_path) -> None:  # noqa: ANN001
+def test_clear_errors_for_bad_input(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"budget must be an int in \[1, num_arms = 4\]"):
         CoRMABVectorEnv(1, family="budget", num_arms=4, budget=5)
     with pytest.raises(ValueError, match="family must be one of"):
         CoRMABVectorEnv(1, family="knapsack")
     graph = tmp_path / "graph.txt"
     graph.write_text("0 1\n1 2\n3 4\n")
-    with pytest.raises(ValueError, match="connected.*2 components"):
+    with pytest.raises(ValueError, match=r"connected.*2 components"):
         CoRMABVectorEnv(1, family="path", num_arms=5, budget=2, graph=graph)
     graph.write_text("0 1\n1 x\n")
-    with pytest.raises(ValueError, match="graph.txt:2"):
+    with pytest.raises(ValueError, match=r"graph\.txt:2"):
         CoRMABVectorEnv(1, family="path", num_arms=3, budget=1, graph=graph)
     bad = tmp_path / "bad.json"
     bad.write_text('{"family": "budget"}')
@@ -163,7 +167,7 @@ def test_clear_errors_for_bad_input(tmp_path) -> None:  # noqa: ANN001
         load_instance(bad)
 
 
-def test_user_graph_and_instance_file(tmp_path) -> None:  # noqa: ANN001
+def test_user_graph_and_instance_file(tmp_path) -> None:
     graph = tmp_path / "ring.txt"
     graph.write_text("".join(f"{i} {(i + 1) % 6}\n" for i in range(6)))
     env = CoRMABVectorEnv(2, family="path", num_arms=6, budget=2, graph=graph)
@@ -173,7 +177,9 @@ def test_user_graph_and_instance_file(tmp_path) -> None:  # noqa: ANN001
     path = tmp_path / "inst.json"
     save_instance(env.instance(0), path)
     loaded = CoRMABVectorEnv(1, family="path", instance=path)
-    np.testing.assert_array_equal(loaded.instance(0).structure["edges"], env.instance(0).structure["edges"])
+    np.testing.assert_array_equal(
+        loaded.instance(0).structure["edges"], env.instance(0).structure["edges"]
+    )
     np.testing.assert_array_equal(loaded.instance(0).rewards, env.instance(0).rewards)
     with pytest.raises(ValueError, match="holds a 'path' instance"):
         CoRMABVectorEnv(1, family="budget", instance=path)
@@ -191,3 +197,23 @@ def test_checkpoint_state_round_trip() -> None:
     a, b = env.step(actions), other.step(actions)
     np.testing.assert_array_equal(a[0].numpy(), b[0].numpy())
     np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("env_id", IDS)
+def test_cuda_env_matches_cpu(env_id: str) -> None:
+    """The same seeds and actions on CUDA and on the CPU: the same states and rewards (the
+    keyed random numbers are device-independent)."""
+    kwargs = {"num_envs": 256, "vectorization_mode": "vector_entry_point", "instance_seed": None}
+    cpu = gym.make_vec(env_id, device="cpu", **kwargs)
+    gpu = gym.make_vec(env_id, device="cuda", **kwargs)
+    cpu.reset(seed=0)
+    gpu.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(25):  # crosses an autoreset
+        actions = np.stack([cpu.sample_feasible(rng, i) for i in range(256)])
+        obs_c, reward_c, *_ = cpu.step(actions)
+        obs_g, reward_g, *_ = gpu.step(torch.as_tensor(actions, device="cuda"))
+        assert obs_g.device.type == "cuda"
+        assert torch.equal(obs_g.cpu(), obs_c)
+        assert torch.allclose(reward_g.cpu(), reward_c, rtol=1e-12, atol=1e-12)

@@ -8,9 +8,9 @@ import itertools
 import numpy as np
 import pytest
 import torch
-
-from rlsuite.envs.rmab import baselines, families
+from rlsuite.envs.rmab import families
 from rlsuite.envs.rmab.instances import FAMILIES, Instance, generate
+from rlsuite.envs.rmab.milp import InfeasibleError
 
 pytest.importorskip("highspy")
 pytest.importorskip("pyscipopt")
@@ -76,27 +76,6 @@ def test_milp_rules_and_enumeration_agree(family: str, seed: int) -> None:
     assert len({tuple(s) for s in samples}) > 1
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_compact_path_pull_milp_is_the_exact_projection(seed: int) -> None:
-    """The greedy baseline's compact Eulerian formulation of the path family reaches exactly the
-    pull vectors of the time-expanded walk MILP: equal optima on random pull objectives."""
-    inst = generate("path", 8 + seed, 2 + seed % 2, seed)
-    full, compact = families.feasible_milp(inst), baselines.path_pull_milp(inst)
-    J = inst.num_arms
-    rng = np.random.default_rng(seed)
-    for _ in range(3):
-        c = rng.normal(size=J)
-        c_full = np.zeros(full.num_vars)
-        c_full[:J] = c
-        c_compact = np.zeros(compact.num_vars)
-        c_compact[:J] = c
-        x = compact.solve(c_compact)
-        walk = baselines.euler_walk(inst, x[2 * J : 2 * J + 2 * len(inst.structure["edges"])])
-        action = families.walk_action(inst, walk, np.flatnonzero(x[:J] > 0.5))
-        assert feasible_mask(inst, action[None])[0]
-        assert c @ x[:J] == pytest.approx(c_full @ full.solve(c_full), abs=1e-9)
-
-
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("size", SIZES[:1])
 def test_sampled_actions_are_feasible(family: str, size: tuple[int, int]) -> None:
@@ -139,3 +118,36 @@ def test_rules_catch_each_kind_of_violation() -> None:
     y = x.copy()
     y[0] = 0.5
     assert "binary" in broken(y)
+
+
+@pytest.mark.parametrize("backend", ["highs", "scip"])
+def test_time_limited_solves_keep_the_starting_incumbent(backend: str) -> None:
+    """A path orienteering program too large to finish in 0.05 s: the solve returns a feasible
+    action at least as good as the start it was given, and says it is not proven optimal."""
+    inst = generate("path", 100, 20, seed=0)
+    milp = families.feasible_milp(inst)
+    start = families.sample(inst, np.random.default_rng(0))
+    c = np.zeros(milp.num_vars)
+    c[: inst.num_arms] = np.random.default_rng(1).random(inst.num_arms)
+    x, optimal = milp.optimize(c, backend=backend, time_limit=0.05, start=start)
+    assert not optimal
+    assert feasible_mask(inst, x[None])[0] and c @ x >= c @ start - 1e-9
+    with pytest.raises(InfeasibleError, match=r"(?i)time ?limit"):
+        milp.solve(c, backend=backend, time_limit=0.05)
+
+
+def test_milp_errors_name_the_problem() -> None:
+    inst = generate("budget", 6, 2, seed=0)
+    milp = families.feasible_milp(inst)
+    with pytest.raises(ValueError, match=r"objective must have shape \(6,\)"):
+        milp.solve(np.zeros(5))
+    with pytest.raises(ValueError, match="unknown MILP backend 'gurobi'"):
+        milp.solve(np.zeros(6), backend="gurobi")
+    with pytest.raises(ValueError, match="start must be a feasible point"):
+        milp.optimize(np.zeros(6), start=np.ones(6))
+    with pytest.raises(ValueError, match="time_limit must be a positive"):
+        milp.optimize(np.zeros(6), time_limit=0)
+    empty = milp.with_bounds(np.ones(6), np.ones(6))  # pull all 6 arms: more than B = 2
+    for backend in ("highs", "scip"):
+        with pytest.raises(InfeasibleError, match="no feasible point"):
+            empty.solve(np.zeros(6), backend=backend)
