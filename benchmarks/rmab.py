@@ -151,11 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     tasks.sort(key=lambda t: (-t[1], t[2] not in ("greedy", "greedy:scip")))  # long ones first
     start = time.perf_counter()
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-            rows = list(pool.map(_run, tasks))
-    else:
-        rows = [_run(task) for task in tasks]
+    rows = []
+    with ProcessPoolExecutor(max(1, args.jobs), mp_context=get_context("spawn")) as pool:
+        for row in pool.map(_run, tasks):
+            rows.append(row)
+            print(
+                f"[{len(rows)}/{len(tasks)}] {row['family']} J={row['num_arms']} {row['baseline']}: {row['seconds']:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     rows.sort(
         key=lambda r: (FAMILIES.index(r["family"]), r["num_arms"], NAMES.index(r["baseline"]))
     )

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from rlsuite.envs.rmab import families
-from rlsuite.envs.rmab.instances import Instance
+from rlsuite.envs.rmab.instances import WEIGHT, Instance
 from rlsuite.envs.rmab.vector import CoRMABVectorEnv
 from rlsuite.envs.rmab.whittle import arm_indices
 
@@ -84,6 +84,11 @@ class GreedyMILP:
             reach = inst.structure["weights"] > 0  # (J, N)
             N = reach.shape[1]
             self.counts = [(j, m) for j in range(J) for m in range(int(reach[j].sum()) + 1)]
+            arm, count = (np.array(v) for v in zip(*self.counts, strict=True))
+            params = (torch.as_tensor(inst.structure[k][arm]) for k in ("alpha", "beta", "x0"))
+            dose = torch.as_tensor(WEIGHT * count, dtype=torch.float64)
+            self.count_arm = arm
+            self.count_up = families.shifted_sigmoid(dose, *params).numpy()  # φ_j(3m)
             base = families.feasible_milp(inst)
             k = len(self.counts)
             rows = []
@@ -123,12 +128,8 @@ class GreedyMILP:
         c = np.zeros(self.milp.num_vars)
         if inst.family == "interventions":
             r_up, r_down = arm_gains(inst, states)
-            s = inst.structure
-            for i, (j, m) in enumerate(self.counts):
-                p = families.shifted_sigmoid(
-                    torch.tensor(3.0 * m), *(torch.tensor(s[k][j]) for k in ("alpha", "beta", "x0"))
-                ).item()
-                c[len(inst.structure["weights"][0]) + i] = p * r_up[j] + (1 - p) * r_down[j]
+            p, arm = self.count_up, self.count_arm
+            c[families.action_dim(inst) :] = p * r_up[arm] + (1 - p) * r_down[arm]
         else:
             c[:J] = pull_gains(inst, states)
         begin = time.perf_counter()

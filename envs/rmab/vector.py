@@ -138,9 +138,15 @@ class CoRMABVectorEnv(BatchedVectorEnv):
         self.family, self.horizon, self.reward_name = family, horizon, reward
         self.initial_state_prob = float(initial_state_prob)
         self.infeasible, self.projection_backend = infeasible, projection_backend
+        for option, value, owner in (
+            ("graph", graph, "path"),
+            ("num_edges", num_edges, "path"),
+            ("num_interventions", num_interventions, "interventions"),
+            ("num_slots", None if num_slots == 5 else num_slots, "scheduling"),
+        ):
+            if value is not None and family != owner:
+                raise ValueError(f"{option}= applies to family={owner!r} only, not {family!r}")
         self._graph = read_edge_list(graph) if isinstance(graph, (str, Path)) else graph
-        if graph is not None and family != "path":
-            raise ValueError(f"graph= applies to family='path' only, not {family!r}")
         self._sizes = {
             "num_interventions": num_interventions,
             "num_edges": num_edges,

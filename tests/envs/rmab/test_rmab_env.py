@@ -154,6 +154,12 @@ def test_clear_errors_for_bad_input(tmp_path) -> None:
         CoRMABVectorEnv(1, family="budget", num_arms=4, budget=5)
     with pytest.raises(ValueError, match="family must be one of"):
         CoRMABVectorEnv(1, family="knapsack")
+    with pytest.raises(
+        ValueError, match=r"num_interventions= applies to family='interventions' only"
+    ):
+        CoRMABVectorEnv(1, family="capacity", num_interventions=10)
+    with pytest.raises(TypeError, match="num_edgez"):
+        gym.make("rlsuite/CoRMAB-Path-v0", num_edgez=30)
     graph = tmp_path / "graph.txt"
     graph.write_text("0 1\n1 2\n3 4\n")
     with pytest.raises(ValueError, match=r"connected.*2 components"):
