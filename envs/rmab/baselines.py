@@ -168,24 +168,14 @@ def iterative_greedy(inst: Instance, states: np.ndarray) -> np.ndarray:
             remaining[i] -= s["cost"][j]
             x[j] = x[J + j * B + i] = 1
     elif inst.family == "scheduling":
-        slots, workers = s["arm_slots"], s["worker_slots"]
-        busy = np.zeros_like(workers)
+        busy = np.zeros_like(s["worker_slots"])
         for j in order:
             if gains[j] <= 0 or x[:J].sum() >= B:
                 continue
-            free = [
-                (k, w)
-                for k in range(2)
-                for w in range(B)
-                if workers[w, slots[j, k]] and not busy[w, slots[j, k]]
-            ]
+            free = families.free_services(inst, j, busy)
             pair = next(((p, q) for p in free for q in free if p[1] < q[1]), None)
-            if pair is None:
-                continue
-            for k, w in pair:
-                busy[w, slots[j, k]] = True
-                x[J + (j * 2 + k) * B + w] = 1
-            x[j] = 1
+            if pair is not None:
+                families.serve(inst, x, busy, j, pair)
     else:  # path: walk greedily towards unvisited gain, always able to return in time
         steps = families.walk_steps(inst)
         nodes, seen = [int(s["source"])], {int(s["source"])}

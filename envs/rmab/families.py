@@ -369,6 +369,30 @@ def walk_action(inst: Instance, nodes: Sequence[int], pulls: Sequence[int]) -> n
     return x
 
 
+def free_services(inst: Instance, arm: int, busy: np.ndarray) -> list[tuple[int, int]]:
+    """Scheduling: the ``(k, w)`` pairs — the arm's ``k``-th slot, worker ``w`` — that can still
+    serve ``arm`` (both available in that slot; ``busy[w, slot]`` marks the taken ones)."""
+    slots, workers = inst.structure["arm_slots"], inst.structure["worker_slots"]
+    return [
+        (k, w)
+        for k in range(2)
+        for w in range(inst.budget)
+        if workers[w, slots[arm, k]] and not busy[w, slots[arm, k]]
+    ]
+
+
+def serve(
+    inst: Instance, x: np.ndarray, busy: np.ndarray, arm: int, pairs: Sequence[tuple[int, int]]
+) -> None:
+    """Scheduling: pull ``arm`` in action ``x`` with the two ``(k, w)`` services ``pairs``
+    (distinct workers, from :func:`free_services`), marking them in ``busy``."""
+    J, B = inst.num_arms, inst.budget
+    for k, w in pairs:
+        busy[w, inst.structure["arm_slots"][arm, k]] = True
+        x[J + (arm * 2 + k) * B + w] = 1
+    x[arm] = 1
+
+
 def sample(inst: Instance, rng: np.random.Generator) -> np.ndarray:
     """A random feasible action of ``inst`` (not uniform over the set; every pull pattern the
     constructive procedure can reach has positive probability)."""
@@ -389,28 +413,19 @@ def sample(inst: Instance, rng: np.random.Generator) -> np.ndarray:
         k = int(rng.integers(0, min(B, len(visited)) + 1))
         x = walk_action(inst, nodes, rng.choice(visited, k, replace=False).tolist())
     elif inst.family == "scheduling":
-        slots, workers = s["arm_slots"], s["worker_slots"]
-        busy = np.zeros_like(workers)
+        busy = np.zeros_like(s["worker_slots"])
         pulled = 0
         for j in rng.permutation(J):
             if pulled == B or rng.random() < 0.5:
                 continue
-            free = [
-                (k, w)
-                for k in range(2)
-                for w in range(B)
-                if workers[w, slots[j, k]] and not busy[w, slots[j, k]]
-            ]
+            free = free_services(inst, j, busy)
             if not free:
                 continue
             first = free[int(rng.integers(len(free)))]
             second = [p for p in free if p[1] != first[1]]  # another worker
             if not second:
                 continue
-            for k, w in (first, second[int(rng.integers(len(second)))]):
-                busy[w, slots[j, k]] = True
-                x[J + (j * 2 + k) * B + w] = 1
-            x[j] = 1
+            serve(inst, x, busy, j, (first, second[int(rng.integers(len(second)))]))
             pulled += 1
     else:
         remaining = s["capacity"].astype(np.int64).copy()
