@@ -130,11 +130,11 @@ class Sampling(CoRMABHeuristic):
     name, baseline = "rmab.sampling", "sampling"
 
 
-class GreedyMILP(CoRMABHeuristic):
+class Greedy(CoRMABHeuristic):
     name, baseline = "rmab.greedy", "greedy"
 
 
-class GreedyMILPSCIP(CoRMABHeuristic):
+class GreedySCIP(CoRMABHeuristic):
     name, baseline = "rmab.greedy:scip", "greedy:scip"
 
 

@@ -160,10 +160,10 @@ AGENTS: dict[str, AgentEntry] = {
                 "Sampling",
                 "best of 100 random feasible actions by one-step expected reward",
             ),
-            ("greedy", "GreedyMILP", "one-step greedy MILP over the exact feasible set (HiGHS)"),
+            ("greedy", "Greedy", "one-step greedy MILP over the exact feasible set (HiGHS)"),
             (
                 "greedy:scip",
-                "GreedyMILPSCIP",
+                "GreedySCIP",
                 "one-step greedy MILP over the exact feasible set (SCIP)",
             ),
             ("iterative", "IterativeGreedy", "add arms by marginal one-step gain while feasible"),

@@ -66,14 +66,15 @@ def action_names(inst: Instance) -> list[str]:
 def action_dim(inst: Instance) -> int:
     """The length of the action vector (the number of :func:`action_names`)."""
     J, B = inst.num_arms, inst.budget
-    s = inst.structure
-    return {
-        "budget": J,
-        "interventions": s["weights"].shape[1] if inst.family == "interventions" else 0,
-        "path": J + 2 * B * 2 * len(s.get("edges", ())),
-        "scheduling": J + J * 2 * B,
-        "capacity": J + J * B,
-    }[inst.family]
+    if inst.family == "interventions":
+        return inst.structure["weights"].shape[1]
+    if inst.family == "path":
+        return J + 2 * B * 2 * len(inst.structure["edges"])  # pulls + walk steps × directed edges
+    if inst.family == "scheduling":
+        return J + J * 2 * B  # pulls + (arm, slot, worker)
+    if inst.family == "capacity":
+        return J + J * B  # pulls + (arm, worker)
+    return J
 
 
 def structure_tensors(instances: Sequence[Instance], device: torch.device) -> Structure:
@@ -161,9 +162,9 @@ def violations(family: str, budget: int, x: torch.Tensor, S: Structure) -> dict[
     elif family == "scheduling":
         z = xb[:, J:].reshape(n, J, 2, -1)
         out["worker_available"] = ((z > 0) & ~S["available"]).flatten(1).any(1)
-        out["two_distinct_workers"] = (z.sum((2, 3)) != 2 * a).any(1) | (z.sum(2) > 1).flatten(
-            1
-        ).any(1)
+        wrong_count = (z.sum((2, 3)) != 2 * a).any(1)  # two services if pulled, none if not
+        same_worker_twice = (z.sum(2) > 1).flatten(1).any(1)
+        out["two_distinct_workers"] = wrong_count | same_worker_twice
         K = S["worker_slots"].shape[2]
         slot_onehot = torch.nn.functional.one_hot(S["arm_slots"], K).to(z.dtype)  # (n, J, 2, K)
         load = torch.einsum("njsw,njsk->nwk", z, slot_onehot)

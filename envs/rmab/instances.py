@@ -171,7 +171,7 @@ def generate(
     *,
     num_interventions: int | None = None,
     num_edges: int | None = None,
-    num_slots: int = 5,
+    num_slots: int | None = None,
 ) -> Instance:
     """A random instance of ``family`` with ``num_arms`` arms and budget ``budget``."""
     if family not in FAMILIES:
@@ -196,6 +196,7 @@ def generate(
     elif family == "path":
         structure = {"edges": planar_graph(J, num_edges, rng), "source": np.int64(0)}
     elif family == "scheduling":
+        num_slots = 5 if num_slots is None else num_slots
         if num_slots < 3:
             raise ValueError(f"num_slots must be ≥ 3 (workers are available in 3), got {num_slots}")
         arm_slots = np.stack([rng.choice(num_slots, 2, replace=False) for _ in range(J)])

@@ -116,7 +116,7 @@ class CoRMABVectorEnv(BatchedVectorEnv):
         graph: str | Path | np.ndarray | None = None,
         num_interventions: int | None = None,
         num_edges: int | None = None,
-        num_slots: int = 5,
+        num_slots: int | None = None,
         infeasible: Literal["raise", "project"] = "raise",
         projection_backend: str = "highs",
     ) -> None:
@@ -142,7 +142,7 @@ class CoRMABVectorEnv(BatchedVectorEnv):
             ("graph", graph, "path"),
             ("num_edges", num_edges, "path"),
             ("num_interventions", num_interventions, "interventions"),
-            ("num_slots", None if num_slots == 5 else num_slots, "scheduling"),
+            ("num_slots", num_slots, "scheduling"),
         ):
             if value is not None and family != owner:
                 raise ValueError(f"{option}= applies to family={owner!r} only, not {family!r}")
