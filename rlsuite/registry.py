@@ -44,6 +44,7 @@ class AgentEntry:
 _SOR = "rlsuite.envs.sor"
 _3B = "rlsuite.envs.threebody"
 _RMAB = "rlsuite.envs.rmab"
+_MALLOC = "rlsuite.envs.malloc"
 _RMAB_FAMILIES = {
     "Budget": (
         "budget",
@@ -112,6 +113,20 @@ ENVS: dict[str, EnvEntry] = {
             "as ThreeBody-v0 with a fixed-step leapfrog (step η·t_coll per interval)",
             {"integrator": "leapfrog"},
             f"{_3B}.baselines",
+        ),
+        EnvEntry(
+            "rlsuite/MallocGame-v0",
+            f"{_MALLOC}.env:MallocGameEnv",
+            f"{_MALLOC}.vector:MallocGameVectorEnv",
+            "the mallocGame: map an ML program's buffers onto fast (25% of peak) or slow memory",
+            baselines=f"{_MALLOC}.baselines",
+        ),
+        EnvEntry(
+            "rlsuite/MallocPack-v0",
+            f"{_MALLOC}.env:MallocPackEnv",
+            f"{_MALLOC}.vector:MallocPackVectorEnv",
+            "pack every buffer of an ML program into one memory, keeping the peak address low",
+            baselines=f"{_MALLOC}.baselines",
         ),
     ]
     + [
