@@ -1,11 +1,14 @@
 """A domain's classical heuristic as an rlsuite agent: it plays, it does not learn.
 
-Each coRMAB baseline (:mod:`rlsuite.envs.rmab.baselines`) is an agent name, so a config can
-select it like any learner and ``rlsuite eval`` reports it next to the other baselines::
+Each coRMAB baseline (:mod:`rlsuite.envs.rmab.baselines`) and mallocGame baseline
+(:mod:`rlsuite.envs.malloc.baselines`) is an agent name, so a config can select it like any
+learner and ``rlsuite eval`` reports it next to the other baselines::
 
     agent:
       name: rmab.greedy        # rmab.do-nothing | rmab.random | rmab.sampling | rmab.greedy
                                # | rmab.greedy:scip | rmab.iterative | rmab.whittle
+                               # | malloc.best-fit | malloc.first-fit | malloc.random
+                               # | malloc.slow
 
 ``learn(total_steps)`` plays the heuristic on the env for that many env steps and reports the
 mean reward per step, so a training run of a heuristic logs the same metrics as a learner's.
@@ -15,6 +18,7 @@ observation, saved so a resumed run continues with the same actions.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -25,7 +29,7 @@ from rlsuite.agents.base import Agent, Callback
 
 from rlsuite.vector import BatchedVectorEnv
 
-HeuristicT = TypeVar("HeuristicT", bound="CoRMABHeuristic")
+HeuristicT = TypeVar("HeuristicT", bound="HeuristicAgent")
 
 
 @dataclass
@@ -58,23 +62,24 @@ def _set_generator_state(rng: np.random.Generator, tensor: torch.Tensor) -> None
     }
 
 
-class CoRMABHeuristic(Agent):
-    """A coRMAB baseline policy (``baseline``, a name of
-    :data:`rlsuite.envs.rmab.baselines.NAMES`) behind the agent protocol."""
+class HeuristicAgent(Agent):
+    """A family's baseline policy (``baseline``, a name in ``rlsuite.envs.<family>.baselines``,
+    whose ``Baseline(name, env, seed)`` has a numpy generator ``rng``) behind the agent
+    protocol; it plays envs of type ``env_type`` ("module:Class", described by ``plays``)."""
 
     baseline: ClassVar[str]
+    family: ClassVar[str]
+    env_type: ClassVar[str]
+    plays: ClassVar[str]
     Config = HeuristicConfig
 
     def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
         super().__init__(env, config, seed=seed)
-        from rlsuite.envs.rmab.baselines import Baseline
-        from rlsuite.envs.rmab.vector import CoRMABVectorEnv
-
-        if not isinstance(env, CoRMABVectorEnv):
-            raise TypeError(
-                f"{self.name} plays the coRMAB environments (rlsuite/CoRMAB-*), not {type(env).__name__}"
-            )
-        self.policy = Baseline(self.baseline, env, seed=self.seed)
+        module, _, cls = self.env_type.partition(":")
+        if not isinstance(env, getattr(importlib.import_module(module), cls)):
+            raise TypeError(f"{self.name} plays {self.plays}, not {type(env).__name__}")
+        baselines = importlib.import_module(f"rlsuite.envs.{self.family}.baselines")
+        self.policy = baselines.Baseline(self.baseline, env, seed=self.seed)
         self._obs: torch.Tensor | None = None
 
     def learn(self: HeuristicT, total_steps: int, callback: Callback | None = None) -> HeuristicT:
@@ -85,7 +90,8 @@ class CoRMABHeuristic(Agent):
             obs, reward, _, _, info = self.env.step(self.predict(self._obs))
             self._obs = obs
             self.num_timesteps += self.env.num_envs
-            played = info["_expected_reward"]  # not the envs that were only reset on this step
+            # "_key" marks the envs that played this step (not those only reset on it)
+            played = next(v for k, v in info.items() if k.startswith("_"))
             metrics = {}
             if bool(played.any()):
                 metrics["reward"] = float(reward[played].mean())
@@ -118,6 +124,16 @@ class CoRMABHeuristic(Agent):
         self._obs = state["obs"].to(self.env.device).float() if started else None
 
 
+class CoRMABHeuristic(HeuristicAgent):
+    family, plays = "rmab", "the coRMAB environments (rlsuite/CoRMAB-*)"
+    env_type = "rlsuite.envs.rmab.vector:CoRMABVectorEnv"
+
+
+class MallocHeuristic(HeuristicAgent):
+    family, plays = "malloc", "the mallocGame environments (rlsuite/Malloc*)"
+    env_type = "rlsuite.envs.malloc.vector:MallocVectorEnv"
+
+
 class DoNothing(CoRMABHeuristic):
     name, baseline = "rmab.do-nothing", "do-nothing"
 
@@ -144,3 +160,19 @@ class IterativeGreedy(CoRMABHeuristic):
 
 class Whittle(CoRMABHeuristic):
     name, baseline = "rmab.whittle", "whittle"
+
+
+class MallocBestFit(MallocHeuristic):
+    name, baseline = "malloc.best-fit", "best-fit"
+
+
+class MallocFirstFit(MallocHeuristic):
+    name, baseline = "malloc.first-fit", "first-fit"
+
+
+class MallocRandom(MallocHeuristic):
+    name, baseline = "malloc.random", "random"
+
+
+class MallocSlow(MallocHeuristic):
+    name, baseline = "malloc.slow", "slow"

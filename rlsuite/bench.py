@@ -1,7 +1,9 @@
 """``rlsuite bench``: the native batched env against ``SyncVectorEnv`` of the single env.
 
 Both run in the same process on the same seeds and the same sequence of actions (uniformly
-random, or one fixed action with ``action=``); the figure reported is the ratio of env steps
+random, or one fixed action with ``action=``; for envs that publish ``info["action_mask"]``,
+uniformly random *legal* actions drawn from each side's own mask with the same random numbers,
+so both play the same games); the figure reported is the ratio of env steps
 per second (machines are shared and noisy, so absolute times are
 printed for context only). ``SyncVectorEnv`` steps until ``min_seconds`` have passed (at least
 one step), then the native env runs exactly the same steps, so both solve the same instances.
@@ -46,6 +48,23 @@ def _stepper(
     return lambda: env.step(torch.as_tensor(draw(), device=device))
 
 
+def _masked_stepper(
+    env: gym.vector.VectorEnv, info: dict[str, Any], seed: int, device: torch.device | None
+) -> Callable[[], object]:
+    """Step with a uniformly random legal action per env, read from ``info["action_mask"]``."""
+    rng = np.random.default_rng(seed)
+    mask = [info["action_mask"]]
+
+    def step() -> object:
+        legal = np.asarray(mask[0].cpu() if isinstance(mask[0], torch.Tensor) else mask[0])
+        actions = np.argmax(rng.random(legal.shape) + legal, axis=1)  # legal entries are >= 1
+        result = env.step(actions if device is None else torch.as_tensor(actions, device=device))
+        mask[0] = result[-1]["action_mask"]
+        return result
+
+    return step
+
+
 def _action_stream(space: gym.Space, seed: int, action: Any | None) -> Callable[[], Any]:
     """Batched actions: the same sequence for every call of this function with the same seed."""
     if action is not None:
@@ -69,20 +88,25 @@ def benchmark_env(
     """Steps per second of the native env and of ``SyncVectorEnv``, and their ratio, per size."""
     resolve_device(device)
     kwargs = dict(env_kwargs or {})
-    rows = []
+    rows, masked = [], False
     for n in num_envs:
         native = gym.make_vec(
             env_id, num_envs=n, vectorization_mode="vector_entry_point", device=device, **kwargs
         )
         sync = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs)
-        native.reset(seed=seed)
-        sync.reset(seed=seed)
+        _, native_info = native.reset(seed=seed)
+        _, sync_info = sync.reset(seed=seed)
         # The slow side sets the number of steps; the native env then runs exactly those steps
         # (same seeds and actions, hence the same systems), after one warm-up step each.
-        sync_step = _stepper(sync, _action_stream(sync.action_space, seed, action))
-        native_step = _stepper(
-            native, _action_stream(sync.action_space, seed, action), native.device
-        )
+        masked = action is None and "action_mask" in sync_info
+        if masked:
+            sync_step = _masked_stepper(sync, sync_info, seed, None)
+            native_step = _masked_stepper(native, native_info, seed, native.device)
+        else:
+            sync_step = _stepper(sync, _action_stream(sync.action_space, seed, action))
+            native_step = _stepper(
+                native, _action_stream(sync.action_space, seed, action), native.device
+            )
         sync_step()
         native_step()
         steps, sync_seconds = _steps_within(sync_step, min_seconds)
@@ -103,6 +127,8 @@ def benchmark_env(
         "env_id": env_id,
         "device": device,
         "baseline": "gymnasium.vector.SyncVectorEnv",
-        "actions": "uniformly random" if action is None else f"fixed {action!r}",
+        "actions": "uniformly random" + (" legal (action_mask)" if masked else "")
+        if action is None
+        else f"fixed {action!r}",
         "results": rows,
     }

@@ -186,6 +186,19 @@ AGENTS: dict[str, AgentEntry] = {
         )
     ]
     + [
+        AgentEntry(
+            f"malloc.{baseline}",
+            f"rlsuite.agents.heuristic:{cls}",
+            f"mallocGame baseline (plays, does not learn): {summary}",
+        )
+        for baseline, cls, summary in (
+            ("best-fit", "MallocBestFit", "XLA-like best fit (packing: size-descending best fit)"),
+            ("first-fit", "MallocFirstFit", "the lowest offset where the buffer fits"),
+            ("random", "MallocRandom", "a uniformly random legal action"),
+            ("slow", "MallocSlow", "mapping: every buffer stays in slow memory"),
+        )
+    ]
+    + [
         AgentEntry("sb3.PPO", "rlsuite.integrations.sb3:SB3PPO", "Stable-Baselines3 PPO", "sb3"),
         AgentEntry("sb3.DQN", "rlsuite.integrations.sb3:SB3DQN", "Stable-Baselines3 DQN", "sb3"),
         AgentEntry("sb3.SAC", "rlsuite.integrations.sb3:SB3SAC", "Stable-Baselines3 SAC", "sb3"),

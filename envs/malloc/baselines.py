@@ -63,7 +63,7 @@ class Baseline:
         if name == "slow" and env.mode != "map":
             raise ValueError("the 'slow' baseline exists for the mapping game only")
         self.name, self.env = name, env
-        self._rng = torch.Generator(device=env.device).manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
 
     def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         env = self.env
@@ -74,8 +74,9 @@ class Baseline:
             return first_fit_actions(env.tables, env.state, cands)
         if self.name == "slow":
             return torch.zeros(env.num_envs, dtype=torch.int64, device=env.device)
-        weights = cands.action_mask.double()
-        return torch.multinomial(weights, 1, generator=self._rng)[:, 0]
+        legal = cands.action_mask.cpu().numpy()
+        actions = np.argmax(self.rng.random(legal.shape) + legal, axis=1)  # legal entries >= 1
+        return torch.as_tensor(actions, device=env.device)
 
 
 def episode_results(

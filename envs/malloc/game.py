@@ -313,16 +313,17 @@ def candidates(tables: GameTables, state: GameState, max_offsets: int) -> Candid
     nb = tables.neighbours[pool, cur].long()  # (B, W)
     o = state.offset.gather(1, nb)
     placed = o >= 0
-    lo = torch.where(placed, o, _INF)
-    hi = torch.where(placed, o + tables.size[pool.unsqueeze(1), nb], -_INF)
-    lo, order = torch.sort(lo, dim=1)
-    hi = hi.gather(1, order)
+    num_placed = placed.sum(1, keepdim=True)
+    # Only placed neighbours bound the gaps: keep the P lowest (P = most placed in the batch).
+    width = max(1, int(num_placed.max()))
+    lo, which = torch.topk(torch.where(placed, o, _INF), width, dim=1, largest=False)
+    nb = nb.gather(1, which)
+    hi = torch.where(lo < _INF, lo + tables.size[pool.unsqueeze(1), nb], -_INF)
     top = torch.cummax(hi, dim=1).values.clamp(min=0.0)
-    gap_lo = torch.cat([torch.zeros_like(top[:, :1]), top], dim=1)  # (B, W+1)
+    gap_lo = torch.cat([torch.zeros_like(top[:, :1]), top], dim=1)  # (B, P+1)
     gap_hi = torch.minimum(
         torch.cat([lo, torch.full_like(lo[:, :1], _INF)], dim=1), capacity[:, None]
     )
-    num_placed = placed.sum(1, keepdim=True)
     k = torch.arange(gap_lo.shape[1], device=pool.device)
     gap = gap_hi - gap_lo
     fits = (k <= num_placed) & (gap >= z[:, None]) & (gap > 0)
@@ -351,10 +352,16 @@ def candidates(tables: GameTables, state: GameState, max_offsets: int) -> Candid
 
 
 def transition(
-    tables: GameTables, state: GameState, actions: torch.Tensor, cands: Candidates
+    tables: GameTables,
+    state: GameState,
+    actions: torch.Tensor,
+    cands: Candidates,
+    *,
+    inplace: bool = False,
 ) -> tuple[GameState, torch.Tensor, torch.Tensor]:
     """Apply ``actions`` (``(B,)`` int64, each legal under ``cands.action_mask``) to ``state``;
-    returns the new state (``state`` is not modified), the reward and ``terminated``.
+    returns the new state, the reward and ``terminated``. ``state`` itself is left as it was
+    unless ``inplace`` (the env's own step, which saves a copy).
 
     Rewards: mapping — the program time saved by the placement, as a fraction of the
     all-slow time (so the return is the fraction of time saved); packing — minus the rise of
@@ -367,22 +374,22 @@ def transition(
     slot = slot.clamp(min=0)
     x = torch.where(placing, cands.offset.gather(1, slot[:, None])[:, 0], -1.0)
     z = tables.size[pool, cur]
-    new = state.clone()
+    new = state if inplace else state.clone()
     rows = torch.arange(pool.shape[0], device=pool.device)
     new.offset[rows, cur] = torch.where(placing, x, state.offset[rows, cur])
-    top = torch.where(placing, x + z, 0.0)
-    new.height = torch.maximum(state.height, top)
+    old_height = state.height
+    new.height = torch.maximum(old_height, torch.where(placing, x + z, 0.0))
     if tables.mode == "map":
         ops = tables.use_op[pool, cur]  # (B, K)
         saving = tables.use_saving[pool, cur] * placing[:, None]
         compute = tables.compute[pool[:, None], ops]
-        before = state.memory.gather(1, ops)
+        before = new.memory.gather(1, ops)
         gained = (torch.maximum(compute, before) - torch.maximum(compute, before - saving)).sum(1)
         new.memory.scatter_add_(1, ops, -saving)
-        new.saved = state.saved + gained
+        new.saved = new.saved + gained
         reward = gained / tables.slow_time[pool]
     else:
-        reward = -(new.height - state.height) / tables.lower_bound[pool]
+        reward = -(new.height - old_height) / tables.lower_bound[pool]
     if new.usage is not None and new.image is not None:
         t = torch.arange(new.usage.shape[1], device=pool.device)
         live = (t >= tables.start[pool, cur][:, None]) & (t < tables.end[pool, cur][:, None])
@@ -396,7 +403,7 @@ def transition(
         )
         offset_cover = (covered.clamp(min=0.0) / (scale / bins)[:, None]) * placing[:, None]
         new.image += offset_cover.float()[:, :, None] * tables.time_cover[pool, cur][:, None, :]
-    new.step = state.step + (~done).long()
+    new.step = new.step + (~done).long()
     terminated = ~done & (new.step >= tables.num_buffers[pool])
     return new, torch.where(done, 0.0, reward), terminated
 

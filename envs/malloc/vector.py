@@ -214,7 +214,9 @@ class MallocVectorEnv(BatchedVectorEnv):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
         cands = self.candidates()
         game.check_actions(actions, cands)
-        self.state, reward, terminated = game.transition(self.tables, self.state, actions, cands)
+        self.state, reward, terminated = game.transition(
+            self.tables, self.state, actions, cands, inplace=True
+        )
         self._cands = None
         truncated = torch.zeros_like(terminated)
         return reward.float(), terminated, truncated, self._episode_info()

@@ -146,8 +146,19 @@ def test_tight_instances_have_optimum_equal_to_capacity(seed: int) -> None:
             assert not (in_time and in_space)
 
 
+SHIPPED = {  # name: (buffers, operations, peak live bytes) as extracted (envs/malloc/data)
+    "resnet18-train-b8-r224": (343, 183, 234_471_844),
+    "resnet50-train-b8-r224": (878, 461, 796_179_876),
+    "mobilenet_v2-train-b8-r224": (888, 453, 643_832_612),
+    "efficientnet_b0-train-b8-r224": (1224, 732, 730_853_508),
+    "vit_b_16-train-b8-r224": (838, 546, 1_305_127_844),
+}
+
+
 def test_shipped_instances_load() -> None:
-    names = shipped_instances()
-    for name in names:
+    assert shipped_instances() == sorted(SHIPPED)
+    for name, (buffers, ops, peak) in SHIPPED.items():
         inst = load_instance(name)
-        assert inst.num_buffers > 100 and inst.slow_time > 0 and inst.source
+        assert (inst.num_buffers, inst.num_ops, inst.peak_live_bytes) == (buffers, ops, peak)
+        assert inst.source["model"] == name.split("-")[0] and inst.source["mode"] == "train"
+        assert inst.op_flops.sum() > 1e9 and inst.hardware.name == "tpu-v4-like"
