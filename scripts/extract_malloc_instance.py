@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         import torchvision
     except ImportError as err:
         raise SystemExit(f"torchvision is not importable ({err}); {INSTALL_HINT}") from None
-    constructor = getattr(torchvision.models, args.model, None)
-    if constructor is None or not callable(constructor) or args.model.startswith("_"):
-        names = ", ".join(sorted(torchvision.models.list_models(module=torchvision.models)))
-        parser.error(f"unknown model {args.model!r}; torchvision.models has: {names}")
+    models = sorted(torchvision.models.list_models(module=torchvision.models))
+    if args.model not in models:
+        parser.error(f"unknown model {args.model!r}; torchvision.models has: {', '.join(models)}")
+    constructor = getattr(torchvision.models, args.model)
 
     extraction = _load_extraction()
     name = args.name or f"{args.model}-{args.mode}-b{args.batch_size}-r{args.resolution}"

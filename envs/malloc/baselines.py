@@ -2,7 +2,9 @@
 
 * ``best-fit`` — the XLA-like heuristic. Buffers arrive in the game's order (memory-boundedness
   for mapping, decreasing size for packing); each goes into the smallest free chunk of the
-  address space over its live range where it fits (best fit; ties by lowest offset). Mapping
+  address space over its live range where it fits (best fit; ties by lowest offset), among
+  the ``max_offsets`` chunks the game offers (the lowest ones; raise ``max_offsets`` to offer
+  more). Mapping
   leaves a buffer in slow memory when nothing fits or it would save nothing (zero benefit).
   In the packing game this is size-descending best fit;
 * ``first-fit`` — the lowest offset where the buffer fits (mapping: when it saves anything);
@@ -74,8 +76,7 @@ class Baseline:
             return first_fit_actions(env.tables, env.state, cands)
         if self.name == "slow":
             return torch.zeros(env.num_envs, dtype=torch.int64, device=env.device)
-        legal = cands.action_mask.cpu().numpy()
-        actions = np.argmax(self.rng.random(legal.shape) + legal, axis=1)  # legal entries >= 1
+        actions = game.sample_legal(cands.action_mask.cpu().numpy(), self.rng)
         return torch.as_tensor(actions, device=env.device)
 
 

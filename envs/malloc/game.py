@@ -22,6 +22,7 @@ size 0 that overlaps nothing; an operation of zero time), so finished positions 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Literal
@@ -61,7 +62,7 @@ class GameTables:
     lower_bound: torch.Tensor  # (I,) float64 peak live bytes
     scale: torch.Tensor  # (I,) float64 bytes shown as the full height of the image/profile
     time_cover: torch.Tensor  # (I, N+1, time_bins) float32: share of each time bin covered
-    instance_key: torch.Tensor  # (I,) int64: which instance a row currently holds
+    instance_key: torch.Tensor  # (I,) int64: a hash of the instance and capacity in each row
 
     @property
     def max_buffers(self) -> int:
@@ -71,8 +72,8 @@ class GameTables:
     def max_ops(self) -> int:
         return self.compute.shape[1] - 1
 
-    def write(self, row: int, other: GameTables) -> None:
-        """Overwrite pool row ``row`` with the single-row pool ``other`` (same padding)."""
+    def write(self, rows: torch.Tensor, other: GameTables) -> None:
+        """Overwrite the pool rows ``rows`` with the pool ``other`` (one row each, same padding)."""
         for f in fields(self):
             if f.name == "mode":
                 continue
@@ -82,7 +83,7 @@ class GameTables:
                     f"instance does not fit the pool's padding: {f.name} has shape "
                     f"{tuple(source.shape[1:])}, the pool {tuple(target.shape[1:])}"
                 )
-            target[row] = source[0]
+            target[rows] = source
 
 
 def build_tables(
@@ -92,7 +93,6 @@ def build_tables(
     *,
     time_bins: int,
     canvas: float = 2.0,
-    keys: Sequence[int] | None = None,
     pad: tuple[int, int, int, int] | None = None,
     device: torch.device | str = "cpu",
 ) -> GameTables:
@@ -179,8 +179,28 @@ def build_tables(
         lower_bound=as_t(lower_bound),
         scale=as_t(scale),
         time_cover=as_t(time_cover),
-        instance_key=as_t(np.asarray(keys if keys is not None else [0] * num_rows, dtype=np.int64)),
+        instance_key=as_t(
+            np.array([instance_key(i, c, mode) for i, c in zip(instances, capacity, strict=True)])
+        ),
     )
+
+
+def instance_key(inst: Instance, capacity: float, mode: str) -> int:
+    """A 63-bit hash of everything the game's rules read from an instance: positions taken on
+    one instance are refused on another."""
+    digest = hashlib.blake2b(digest_size=8)
+    for array in (
+        inst.lower,
+        inst.upper,
+        inst.size,
+        inst.use_ptr,
+        inst.use_op,
+        inst.use_bytes,
+        inst.op_flops,
+    ):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(repr((inst.hardware, float(capacity), mode)).encode())
+    return int.from_bytes(digest.digest(), "little") >> 1
 
 
 def _earlier_neighbours(inst: Instance, order: np.ndarray) -> list[np.ndarray]:
@@ -244,7 +264,7 @@ class GameState:
                 f"a mallocGame state has the keys {sorted(required)} (and optionally usage, "
                 f"image), got {sorted(data)}"
             )
-        return cls(**data)
+        return cls(**{k: v.clone() for k, v in data.items()})
 
     def without_observation(self) -> GameState:
         return replace(self, usage=None, image=None)
@@ -314,8 +334,9 @@ def candidates(tables: GameTables, state: GameState, max_offsets: int) -> Candid
     o = state.offset.gather(1, nb)
     placed = o >= 0
     num_placed = placed.sum(1, keepdim=True)
-    # Only placed neighbours bound the gaps: keep the P lowest (P = most placed in the batch).
-    width = max(1, int(num_placed.max()))
+    # Only placed neighbours bound the gaps: keep the P lowest (P = most placed in the batch;
+    # on a GPU all W, which avoids a device-to-host sync per step).
+    width = nb.shape[1] if nb.is_cuda else max(1, int(num_placed.max()))
     lo, which = torch.topk(torch.where(placed, o, _INF), width, dim=1, largest=False)
     nb = nb.gather(1, which)
     hi = torch.where(lo < _INF, lo + tables.size[pool.unsqueeze(1), nb], -_INF)
@@ -361,7 +382,7 @@ def transition(
 ) -> tuple[GameState, torch.Tensor, torch.Tensor]:
     """Apply ``actions`` (``(B,)`` int64, each legal under ``cands.action_mask``) to ``state``;
     returns the new state, the reward and ``terminated``. ``state`` itself is left as it was
-    unless ``inplace`` (the env's own step, which saves a copy).
+    unless ``inplace`` (the env's own step, which skips the copy).
 
     Rewards: mapping — the program time saved by the placement, as a fraction of the
     all-slow time (so the return is the fraction of time saved); packing — minus the rise of
@@ -406,6 +427,11 @@ def transition(
     new.step = new.step + (~done).long()
     terminated = ~done & (new.step >= tables.num_buffers[pool])
     return new, torch.where(done, 0.0, reward), terminated
+
+
+def sample_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random legal action per row of the boolean ``masks`` (``(B, A)``)."""
+    return np.argmax(rng.random(masks.shape) + masks, axis=1)  # legal entries lie in [1, 2)
 
 
 def check_actions(actions: torch.Tensor, cands: Candidates) -> None:

@@ -48,6 +48,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -81,7 +82,7 @@ class HardwareProfile:
     def __post_init__(self) -> None:
         for key in ("flops_per_s", "slow_bandwidth", "fast_bandwidth"):
             value = getattr(self, key)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            if type(value) not in (int, float) or not (math.isfinite(value) and value > 0):
                 raise InstanceError(f"hardware.{key} must be a positive number, got {value!r}")
         if self.fast_bandwidth < self.slow_bandwidth:
             raise InstanceError(
@@ -253,6 +254,7 @@ def validate(inst: Instance) -> None:
     check(inst.upper > inst.lower, "the live range [lower, upper) must be non-empty")
     check(inst.upper <= T, "upper must be <= num_ops")
     check(inst.size > 0, "size must be > 0 bytes")
+    check(inst.size < 2**53, "size must be below 2**53 bytes (exact in float64)")
     ptr = inst.use_ptr
     if ptr.shape != (N + 1,) or ptr[0] != 0 or np.any(np.diff(ptr) < 0):
         _fail("use_ptr must be a non-decreasing (N + 1,) array starting at 0")
@@ -269,26 +271,50 @@ def validate(inst: Instance) -> None:
 
 
 # -- files -------------------------------------------------------------------------------------
-def _parse_int(text: str, column: str, row: int, path: Path) -> int:
+# MiniMalloc's header aliases (google/minimalloc, converter.cc): an "end" column is inclusive.
+_ALIASES = {"buffer": "id", "buffer_id": "id", "start": "lower", "begin": "lower", "end": "upper"}
+_IGNORED_COLUMNS = ("offset",)  # a MiniMalloc solution; the games choose their own offsets
+_MAX_EXACT = 2**53  # bytes and FLOPs are float64 in the batched core
+
+
+def _parse_int(text: str, column: str, where: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise InstanceError(
-            f"{path}, row {row}: column {column!r} must be an integer, got {text!r}"
+            f"{where}: column {column!r} must be an integer, got {text!r}"
         ) from None
+    if abs(value) >= _MAX_EXACT:
+        raise InstanceError(f"{where}: column {column!r} = {value} is too large (at most 2**53)")
+    return value
 
 
-def _parse_uses(text: str, size: int, row: int, path: Path) -> list[tuple[int, int]]:
+def _parse_uses(text: str, size: int, where: str) -> list[tuple[int, int]]:
     uses = []
     for entry in text.split(";"):
-        op, _, moved = entry.strip().partition(":")
+        op, colon, moved = entry.strip().partition(":")
+        if colon and not moved:
+            raise InstanceError(f"{where}: use {entry!r} has ':' but no bytes after it")
         uses.append(
-            (
-                _parse_int(op, "uses", row, path),
-                _parse_int(moved, "uses", row, path) if moved else size,
-            )
+            (_parse_int(op, "uses", where), _parse_int(moved, "uses", where) if colon else size)
         )
     return uses
+
+
+def _header(path: Path, fieldnames: Sequence[str] | None) -> tuple[list[str], bool]:
+    """The canonical column names and whether ``upper`` came from an inclusive ``end``."""
+    raw = [c.strip() for c in (fieldnames or [])]
+    columns = [_ALIASES.get(c, c) for c in raw]
+    allowed = _REQUIRED_COLUMNS + _OPTIONAL_COLUMNS + ("alignment", "gaps", *_IGNORED_COLUMNS)
+    missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
+    unknown = [c for c in columns if c not in allowed]
+    if missing or unknown or len(set(columns)) != len(columns):
+        raise InstanceError(
+            f"{path}: the header must have the columns {', '.join(_REQUIRED_COLUMNS)} (or "
+            f"MiniMalloc's buffer/start/end), each once, and optionally "
+            f"{', '.join(_OPTIONAL_COLUMNS)}; got {raw}"
+        )
+    return columns, "end" in raw
 
 
 def load_instance(
@@ -296,7 +322,12 @@ def load_instance(
 ) -> Instance:
     """Read ``NAME.csv`` and its sidecar ``NAME.json`` (if present, or ``sidecar=``); a shipped
     instance may be named instead of a path (see :func:`shipped_instances`). ``hardware``
-    replaces the file's hardware profile."""
+    replaces the file's hardware profile (after the file's benefits are checked against it).
+
+    MiniMalloc's own files load too: ``buffer``/``buffer_id`` for ``id``, ``start``/``begin``
+    for ``lower``, an inclusive ``end`` for ``upper``, string ids (renumbered ``0..N−1``, the
+    names kept in ``source["buffer_names"]``) and an ``offset`` column (ignored). Alignment
+    constraints and gaps are not modelled: a file that uses them is refused."""
     path = Path(path)
     if not path.exists() and path.suffix == "" and str(path) in shipped_instances():
         path = _shipped_path(str(path))
@@ -306,46 +337,53 @@ def load_instance(
             f"instances: {', '.join(shipped_instances())}"
         )
     meta = _read_sidecar(Path(sidecar) if sidecar is not None else path.with_suffix(".json"))
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
-        unknown = [c for c in columns if c not in _REQUIRED_COLUMNS + _OPTIONAL_COLUMNS]
-        if missing or unknown:
-            raise InstanceError(
-                f"{path}: the header must have the columns {', '.join(_REQUIRED_COLUMNS)} and "
-                f"optionally {', '.join(_OPTIONAL_COLUMNS)}; got {columns}"
-            )
-        rows: list[dict[str, int]] = []
-        uses: list[list[tuple[int, int]]] = []
-        benefits: list[tuple[int, float]] = []
-        for row_number, raw in enumerate(reader, start=2):
-            record = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-            if None in raw:
-                raise InstanceError(f"{path}, row {row_number}: more fields than the header has")
-            values = {c: _parse_int(record[c], c, row_number, path) for c in _REQUIRED_COLUMNS}
+    rows: list[dict[str, int]] = []
+    names: list[str] = []
+    uses: list[list[tuple[int, int]]] = []
+    benefits: list[tuple[int, float, str]] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        columns, inclusive_end = _header(path, next(reader, None))
+        for fields in reader:
+            where = f"{path}, line {reader.line_num}"
+            if not any(f.strip() for f in fields):
+                continue
+            if len(fields) != len(columns):
+                raise InstanceError(f"{where}: {len(fields)} fields, the header has {len(columns)}")
+            record = {c: f.strip() for c, f in zip(columns, fields, strict=True)}
+            if record.get("alignment", "1") not in ("", "1") or record.get("gaps"):
+                raise InstanceError(
+                    f"{where}: alignment constraints and gaps are not modelled by the mallocGame"
+                )
+            values = {c: _parse_int(record[c], c, where) for c in ("lower", "upper", "size")}
+            values["upper"] += inclusive_end
+            names.append(record["id"])
             rows.append(values)
             if record.get("uses"):
-                uses.append(_parse_uses(record["uses"], values["size"], row_number, path))
+                uses.append(_parse_uses(record["uses"], values["size"], where))
             else:  # written by its producer at lower, read at upper - 1
                 ends = sorted({values["lower"], values["upper"] - 1})
                 uses.append([(op, values["size"]) for op in ends])
             if record.get("benefit"):
                 try:
-                    benefits.append((len(rows) - 1, float(record["benefit"])))
+                    benefits.append((len(rows) - 1, float(record["benefit"]), where))
                 except ValueError:
                     raise InstanceError(
-                        f"{path}, row {row_number}: benefit must be a number, got "
-                        f"{record['benefit']!r}"
+                        f"{where}: benefit must be a number, got {record['benefit']!r}"
                     ) from None
     if not rows:
         raise InstanceError(f"{path}: no buffers (the file has a header but no rows)")
+    source = dict(meta.get("source", {}))
+    try:
+        ids = np.array([int(name) for name in names])
+    except ValueError:  # MiniMalloc allows names such as "b1"
+        ids = np.arange(len(names))
+        source["buffer_names"] = names
     num_ops = meta.get("num_ops", max(r["upper"] for r in rows))
-    op_flops = meta.get("op_flops", [0.0] * int(num_ops) if isinstance(num_ops, int) else [])
     try:
         inst = Instance(
             name=str(meta.get("name", path.stem)),
-            ids=np.array([r["id"] for r in rows]),
+            ids=ids,
             lower=np.array([r["lower"] for r in rows]),
             upper=np.array([r["upper"] for r in rows]),
             size=np.array([r["size"] for r in rows]),
@@ -353,22 +391,21 @@ def load_instance(
             use_op=np.array([op for u in uses for op, _ in u], dtype=np.int64),
             use_bytes=np.array([moved for u in uses for _, moved in u], dtype=np.int64),
             num_ops=num_ops,
-            op_flops=np.asarray(op_flops, dtype=np.float64),
-            hardware=hardware or HardwareProfile.from_dict(meta.get("hardware", {})),
+            op_flops=np.asarray(meta.get("op_flops", np.zeros(num_ops)), dtype=np.float64),
+            hardware=HardwareProfile.from_dict(meta.get("hardware", {})),
             op_names=tuple(meta.get("op_names", ())),
-            source=dict(meta.get("source", {})),
+            source=source,
         )
     except InstanceError as err:
         raise InstanceError(f"{path}: {err}") from None
-    if benefits:
-        computed = inst.benefit
-        for index, value in benefits:
-            if not math.isclose(value, computed[index], rel_tol=1e-6, abs_tol=1e-15):
-                raise InstanceError(
-                    f"{path}, row {index + 2}: benefit {value:.6g} s disagrees with the cost "
-                    f"model's {computed[index]:.6g} s (from the uses and the hardware profile)"
-                )
-    return inst
+    computed = inst.benefit
+    for index, value, where in benefits:
+        if not math.isclose(value, computed[index], rel_tol=1e-6, abs_tol=1e-15):
+            raise InstanceError(
+                f"{where}: benefit {value:.6g} s disagrees with the cost model's "
+                f"{computed[index]:.6g} s (from the uses and the file's hardware profile)"
+            )
+    return inst if hardware is None else inst.with_hardware(hardware)
 
 
 def _read_sidecar(path: Path) -> dict[str, Any]:
@@ -386,10 +423,22 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
         raise InstanceError(f"{path}: unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}")
     if meta.get("format", FORMAT) != FORMAT:
         raise InstanceError(f"{path}: format {meta['format']!r} is not {FORMAT!r}")
-    if "num_ops" in meta and (not isinstance(meta["num_ops"], int) or meta["num_ops"] < 1):
-        raise InstanceError(f"{path}: num_ops must be a positive int, got {meta['num_ops']!r}")
-    if "op_flops" in meta and "num_ops" not in meta:
-        raise InstanceError(f"{path}: op_flops needs num_ops")
+    num_ops = meta.get("num_ops")
+    if "num_ops" in meta and (type(num_ops) is not int or num_ops < 1):
+        raise InstanceError(f"{path}: num_ops must be a positive int, got {num_ops!r}")
+    if "op_flops" in meta:
+        flops = meta["op_flops"]
+        if "num_ops" not in meta:
+            raise InstanceError(f"{path}: op_flops needs num_ops")
+        if not isinstance(flops, list) or not all(
+            type(f) in (int, float) and 0 <= f < _MAX_EXACT for f in flops
+        ):
+            raise InstanceError(f"{path}: op_flops must be a list of numbers in [0, 2**53)")
+    names = meta.get("op_names", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise InstanceError(f"{path}: op_names must be a list of strings")
+    if not isinstance(meta.get("source", {}), dict):
+        raise InstanceError(f"{path}: source must be a JSON object")
     return meta
 
 

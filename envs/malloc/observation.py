@@ -9,13 +9,14 @@ part               shape                            entries (all in [0, 1])
                                                     columns the schedule ``[0, T)``
 ``buffers``        ``(lookahead + 1, 5)``           the current buffer, then the next ones:
                                                     present, start / T, end / T,
-                                                    size / scale, benefit / max benefit
+                                                    size / scale (at most 1), benefit /
+                                                    max benefit
 ``free_profile``   ``(profile_bins,)``              free fast memory ``(scale − used) / scale``
                                                     at evenly spaced times over the current
                                                     buffer's live range (0 when clipped)
 ``progress``       ``(2,)``                         buffers decided / N; mapping: time saved
                                                     so far / all-slow time, packing: peak
-                                                    height / scale
+                                                    height / scale (at most 1)
 =================  ===============================  =========================================
 
 The scale is the fast-memory capacity ``C`` in the mapping game and ``canvas × lower bound``

@@ -45,8 +45,7 @@ class LegalActions(spaces.MultiDiscrete):
         if mask is not None or probability is not None:
             raise ValueError("a mallocGame action space samples legal actions from the env's mask")
         masks = self._masks().reshape(-1, int(self.nvec.flat[0]))
-        keys = self.np_random.random(masks.shape) + masks  # legal entries lie in [1, 2)
-        return np.argmax(keys, axis=1).astype(self.dtype).reshape(self.shape)
+        return game.sample_legal(masks, self.np_random).astype(self.dtype).reshape(self.shape)
 
 
 class LegalAction(spaces.Discrete):
@@ -123,7 +122,7 @@ class MallocVectorEnv(BatchedVectorEnv):
             shared = None
         self.per_episode_instances = shared is None
         if shared is not None:
-            self.tables = self._tables([shared], keys=[0])
+            self.tables = self._tables([shared])
             self.instances: list[Instance] = [shared]
         else:  # one pool row per env, rewritten on reset
             template = self._generate(0)
@@ -131,7 +130,7 @@ class MallocVectorEnv(BatchedVectorEnv):
             t = template.num_ops
             pad = (n, t, _MAX_USES[generator], max(n - 1, 1))
             self._pad = pad
-            self.tables = self._tables([template] * num_envs, keys=[-1] * num_envs, pad=pad)
+            self.tables = self._tables([template] * num_envs, pad=pad)
             self.instances = [template] * num_envs
         pool = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
         if self.per_episode_instances:
@@ -161,7 +160,6 @@ class MallocVectorEnv(BatchedVectorEnv):
     def _tables(
         self,
         instances: Sequence[Instance],
-        keys: Sequence[int],
         pad: tuple[int, int, int, int] | None = None,
     ) -> GameTables:
         return game.build_tables(
@@ -170,7 +168,6 @@ class MallocVectorEnv(BatchedVectorEnv):
             [self.fast_capacity(inst) for inst in instances],
             time_bins=self.layout.time_bins,
             canvas=self._canvas,
-            keys=keys,
             pad=pad,
             device=self.device,
         )
@@ -183,10 +180,10 @@ class MallocVectorEnv(BatchedVectorEnv):
     def _reset_envs(self, ids: torch.Tensor) -> None:
         if self.per_episode_instances and len(ids):
             keys = keyed_random.combine(self.env_seeds[ids], self.episode_index[ids])
-            for env, key in zip(ids.tolist(), keys.tolist(), strict=True):
-                inst = self._generate(key & ((1 << 62) - 1))
+            fresh_instances = [self._generate(key & ((1 << 62) - 1)) for key in keys.tolist()]
+            for env, inst in zip(ids.tolist(), fresh_instances, strict=True):
                 self.instances[env] = inst
-                self.tables.write(env, self._tables([inst], keys=[key], pad=self._pad))
+            self.tables.write(ids, self._tables(fresh_instances, pad=self._pad))
         fresh = game.initial_state(
             self.tables, self.state.pool[ids], offset_bins=self.layout.offset_bins
         )
@@ -200,8 +197,8 @@ class MallocVectorEnv(BatchedVectorEnv):
         return self._cands
 
     def action_masks(self) -> torch.Tensor:
-        """(B, A) bool: the legal actions now (also ``info["action_mask"]``)."""
-        return self.candidates().action_mask
+        """(B, A) bool: the legal actions now (also ``info["action_mask"]``); a copy."""
+        return self.candidates().action_mask.clone()
 
     def _mask_numpy(self) -> np.ndarray:
         return self.action_masks().cpu().numpy()
@@ -213,6 +210,8 @@ class MallocVectorEnv(BatchedVectorEnv):
         self, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
         cands = self.candidates()
+        # a finished game's action is ignored (it is reset on this step: next-step autoreset)
+        actions = torch.where(cands.done, 0, actions)
         game.check_actions(actions, cands)
         self.state, reward, terminated = game.transition(
             self.tables, self.state, actions, cands, inplace=True
@@ -234,20 +233,23 @@ class MallocVectorEnv(BatchedVectorEnv):
         return obs, reward, terminated, truncated, {**info, "action_mask": self.action_masks()}
 
     # -- the deterministic model for search agents -----------------------------------------
+    def _ids(self, index: int | None) -> torch.Tensor:
+        if index is None:
+            return torch.arange(self.num_envs, device=self.device)
+        if not isinstance(index, (int, np.integer)) or not 0 <= index < self.num_envs:
+            raise ValueError(
+                f"index must be an env index in [0, {self.num_envs - 1}], got {index!r}"
+            )
+        return torch.tensor([int(index)], device=self.device)
+
     def get_state(self, index: int | None = None) -> GameState:
         """A copy of every env's position (or env ``index``'s, a batch of one)."""
-        if index is None:
-            return self.state.clone()
-        return self.state.select(torch.tensor([index], device=self.device)).clone()
+        return self.state.select(self._ids(index))
 
     def set_state(self, state: GameState, index: int | None = None) -> None:
         """Put positions back (all envs, or env ``index`` from a batch of one)."""
+        ids = self._ids(index)
         self._check_state(state)
-        ids = (
-            torch.arange(self.num_envs, device=self.device)
-            if index is None
-            else torch.tensor([index], device=self.device)
-        )
         if state.pool.shape[0] != ids.shape[0]:
             raise ValueError(
                 f"state holds {state.pool.shape[0]} positions, expected {ids.shape[0]}"
@@ -255,7 +257,10 @@ class MallocVectorEnv(BatchedVectorEnv):
         if state.usage is None or state.image is None:
             raise ValueError("set_state needs a state with its observation caches (from get_state)")
         if not bool((state.pool == self.state.pool[ids]).all()):
-            raise ValueError("the state belongs to other envs' instances (pool rows differ)")
+            raise ValueError(
+                f"the state was taken on other envs (pool rows {state.pool.tolist()}, these envs "
+                f"use {self.state.pool[ids].tolist()})"
+            )
         self.state.put(ids, state)
         self._needs_reset[ids] = state.step >= self.tables.num_buffers[state.pool]
         self._cands = None
@@ -267,7 +272,10 @@ class MallocVectorEnv(BatchedVectorEnv):
         returns ``(next_states, rewards, terminated, next_action_masks)``. Positions without
         observation caches (``state.without_observation()``) step faster."""
         self._check_state(states)
-        actions = torch.as_tensor(actions, device=self.device).long().reshape(-1)
+        actions = torch.as_tensor(actions, device=self.device).reshape(-1)
+        if actions.is_floating_point() or actions.dtype == torch.bool:
+            raise ValueError(f"actions must be integers, got {actions.dtype}: {actions.tolist()}")
+        actions = actions.long()
         if actions.shape[0] != states.pool.shape[0]:
             raise ValueError(
                 f"{states.pool.shape[0]} positions need as many actions, got {actions.shape[0]}"
@@ -294,12 +302,30 @@ class MallocVectorEnv(BatchedVectorEnv):
     def _check_state(self, state: GameState) -> None:
         if not isinstance(state, GameState):
             raise TypeError(f"expected a GameState (from get_state), got {type(state).__name__}")
-        if bool((state.pool >= self.tables.num_buffers.shape[0]).any()) or not bool(
+        reference = game.initial_state(
+            self.tables, self.state.pool[:1], offset_bins=self.layout.offset_bins
+        )
+        for name, expected in reference.to_dict().items():
+            value = getattr(state, name)
+            if value is None:
+                continue
+            if (
+                value.shape[1:] != expected.shape[1:]
+                or value.dtype != expected.dtype
+                or value.device != expected.device
+            ):
+                raise ValueError(
+                    f"state.{name} is {tuple(value.shape)} {value.dtype} on {value.device}; this env "
+                    f"needs (B, {', '.join(map(str, expected.shape[1:]))}) {expected.dtype} on "
+                    f"{expected.device}: the state is from another env or device"
+                )
+        rows = self.tables.num_buffers.shape[0]
+        if bool(((state.pool < 0) | (state.pool >= rows)).any()) or not bool(
             (self.tables.instance_key[state.pool] == state.instance_key).all()
         ):
             raise ValueError(
-                "the state was taken on an instance this env no longer holds "
-                "(per-episode instances change on reset)"
+                "the state was taken on an instance this env does not hold (another instance or "
+                "capacity, or a per-episode instance that has since been replaced)"
             )
 
     # -- results ----------------------------------------------------------------------------
@@ -324,9 +350,9 @@ class MallocVectorEnv(BatchedVectorEnv):
     def _load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
         if self.per_episode_instances:  # rebuild each env's instance from its seeds
             self._reset_envs(torch.arange(self.num_envs, device=self.device))
-        self.state = GameState.from_dict(
-            {k[5:]: v for k, v in state.items() if k.startswith("game_")}
-        )
+        loaded = GameState.from_dict({k[5:]: v for k, v in state.items() if k.startswith("game_")})
+        self._check_state(loaded)
+        self.state = loaded
         self._cands = None
 
 

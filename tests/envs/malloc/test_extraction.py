@@ -237,6 +237,18 @@ def test_writer_round_trip(tmp_path: Path) -> None:
     assert meta["source"]["tracer"] == "make_fx" and meta["source"]["dtype"] == "float32"
 
 
+def test_written_files_load_as_game_instances(tmp_path: Path) -> None:
+    """The extraction's writer and the games' loader agree on the format (checked benefits and
+    all), though the writer must run without rlsuite's dependencies."""
+    instances = pytest.importorskip("rlsuite.envs.malloc.instances")
+    assert ex.FORMAT == instances.FORMAT
+    inst = ex.extract_model(_convnet(), (2, 3, 8, 8), name="tiny-train", source={"model": "tiny"})
+    csv_path, _ = ex.write_instance(inst, tmp_path)
+    loaded = instances.load_instance(csv_path)
+    assert loaded.num_buffers == len(inst.buffers) and loaded.num_ops == inst.num_ops
+    assert loaded.op_flops.tolist() == list(inst.op_flops)
+
+
 def test_partial_access_is_written_with_bytes() -> None:
     buf = ex.Buffer(id=1, lower=1, upper=4, size=8192, uses=((1, 4096), (2, 8192), (3, 8192)))
     assert ex.format_uses(buf) == "1:4096;2;3"

@@ -13,8 +13,6 @@ from rlsuite.envs.malloc.generators import random_instance, tight_instance
 from rlsuite.envs.malloc.instances import HardwareProfile, Instance, load_instance
 from rlsuite.envs.malloc.vector import MallocGameVectorEnv, MallocPackVectorEnv
 
-pyscipopt = pytest.importorskip("pyscipopt")
-
 # compute-free operations and a fast memory 10^6 × faster: a buffer's benefit ≈ its bytes moved
 BYTES_ARE_SECONDS = HardwareProfile("toy", 1.0, 1.0, 1e6)
 
@@ -57,6 +55,7 @@ def scip_optimum(inst: Instance, capacity: float) -> float:
     pair, and op times τ_t ≥ compute_t, τ_t ≥ slow memory time_t − Σ savings of fast uses.
     Times are in units of 1/1000 of the all-slow time (SCIP's tolerances are absolute, 1e-6);
     bytes in units of the capacity."""
+    pyscipopt = pytest.importorskip("pyscipopt")
     model = pyscipopt.Model()
     model.hideOutput()
     n = inst.num_buffers

@@ -138,18 +138,57 @@ def test_get_set_state_and_step_from_agree_with_stepping(cls: type) -> None:
     obs_again, reward_again, *_ = env.step(actions)
     np.testing.assert_array_equal(obs_again.numpy(), obs.numpy())
     np.testing.assert_array_equal(reward_again.numpy(), reward.numpy())
-    # the single env exposes the same model
-    single = (
-        MallocGameEnv(num_buffers=20)
-        if cls is MallocGameVectorEnv
-        else MallocPackEnv(num_buffers=20)
-    )
-    single.reset(seed=0)
-    state = single.get_state()
-    copy = state.clone()
-    single.reset(seed=0)
-    single.set_state(copy)
-    assert single.get_state().step.item() == 0
+    # the single env exposes the same model: restoring a state taken mid-episode replays it
+    single = (MallocGameEnv if cls is MallocGameVectorEnv else MallocPackEnv)(num_buffers=20)
+    _, info = single.reset(seed=0)
+    for _ in range(3):
+        _, _, _, _, info = single.step(int(np.flatnonzero(info["action_mask"])[-1]))
+    mid = single.get_state()
+    action = int(np.flatnonzero(info["action_mask"])[0])
+    obs_a, reward_a, *_ = single.step(action)
+    for _ in range(2):
+        single.step(0)
+    single.set_state(mid)
+    obs_b, reward_b, *_ = single.step(action)
+    np.testing.assert_array_equal(obs_a, obs_b)
+    assert reward_a == reward_b
+
+
+def assert_same_state(a, b) -> None:
+    for key, value in a.to_dict().items():
+        np.testing.assert_array_equal(value.numpy(), getattr(b, key).numpy(), err_msg=key)
+
+
+def test_states_from_other_instances_and_bad_indices_are_refused() -> None:
+    env = MallocGameVectorEnv(num_envs=2, instance_seed=0)
+    other = MallocGameVectorEnv(num_envs=2, instance_seed=1)
+    env.reset(seed=0)
+    other.reset(seed=0)
+    with pytest.raises(ValueError, match="taken on an instance this env does not hold"):
+        env.set_state(other.get_state())
+    with pytest.raises(ValueError, match="taken on an instance this env does not hold"):
+        env.step_from(other.get_state(), [0, 0])
+    smaller = MallocGameVectorEnv(num_envs=2, num_buffers=12)
+    smaller.reset(seed=0)
+    with pytest.raises(ValueError, match="the state is from another env"):
+        env.set_state(smaller.get_state())
+    with pytest.raises(ValueError, match="the state is from another env"):
+        env.load_state_dict(smaller.state_dict())
+    with pytest.raises(ValueError, match=r"index must be an env index in \[0, 1\]"):
+        env.get_state(2)
+    with pytest.raises(ValueError, match="actions must be integers"):
+        env.step_from(env.get_state(), [0.0, 1.7])
+    with pytest.raises(ValueError, match="needs a state with its observation caches"):
+        env.set_state(env.get_state().without_observation())
+    with pytest.raises(ValueError, match="2 positions need as many actions"):
+        env.step_from(env.get_state(), [0])
+    # a per-episode instance that has been replaced makes old positions stale
+    changing = MallocGameVectorEnv(num_envs=1, instance_seed=None, num_buffers=8)
+    changing.reset(seed=0)
+    old = changing.get_state()
+    changing.reset(seed=1)
+    with pytest.raises(ValueError, match="has since been replaced"):
+        changing.step_from(old, [0])
 
 
 def test_illegal_actions_are_refused_and_change_nothing() -> None:
@@ -205,18 +244,63 @@ def test_instance_from_a_file_and_capacity_in_bytes(tmp_path) -> None:
     assert parts["buffers"][0, 0, 1].item() == pytest.approx(inst.lower[first] / inst.num_ops)
 
 
-def test_checkpoint_round_trip_continues_identically() -> None:
-    env = MallocPackVectorEnv(num_envs=3, instance_seed=None, num_buffers=10)
+@pytest.mark.parametrize("cls", [MallocGameVectorEnv, MallocPackVectorEnv])
+def test_checkpoint_round_trip_continues_identically(cls: type) -> None:
+    env = cls(num_envs=3, instance_seed=None, num_buffers=10)
     env.reset(seed=4)
+    env.action_space.seed(0)
     for _ in range(13):
         env.step(env.action_space.sample())
     state = env.state_dict()
-    other = MallocPackVectorEnv(num_envs=3, instance_seed=None, num_buffers=10)
+    saved = {k: v.clone() for k, v in state.items()}
+    other = cls(num_envs=3, instance_seed=None, num_buffers=10)
     other.load_state_dict(state)
-    actions = env.action_space.sample()
-    a = env.step(actions)
-    b = other.step(actions)
-    for x, y in zip(a[:4], b[:4], strict=True):
-        np.testing.assert_array_equal(x.numpy(), y.numpy())
+    for _ in range(12):  # across the next autoreset
+        actions = env.action_space.sample()
+        a, b = env.step(actions), other.step(actions)
+        for x, y in zip(a[:4], b[:4], strict=True):
+            np.testing.assert_array_equal(x.numpy(), y.numpy())
+    for key, value in saved.items():  # stepping the loaded env did not write into the dict
+        np.testing.assert_array_equal(state[key].numpy(), value.numpy(), err_msg=key)
     with pytest.raises(ValueError, match="expected"):
         other.load_state_dict({"env_seeds": torch.zeros(3)})
+
+
+def test_the_autoreset_step_ignores_its_action() -> None:
+    """Next-step autoreset: the step after an episode's end resets it, whatever the action."""
+    env = MallocGameVectorEnv(num_envs=1, num_buffers=4)
+    env.reset(seed=0)
+    for _ in range(4):
+        _, _, terminated, _, _ = env.step(np.array([0]))
+    assert bool(terminated[0])
+    _, reward, terminated, _, info = env.step(np.array([3]))
+    assert float(reward[0]) == 0.0 and not bool(terminated[0])
+    assert env.state.step.item() == 0 and bool(info["action_mask"][0, 0])
+
+
+def test_masks_handed_out_are_copies() -> None:
+    env = MallocGameVectorEnv(num_envs=1)
+    _, info = env.reset(seed=0)
+    info["action_mask"][:] = True
+    assert not bool(env.action_masks()[0, -1])
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cls", [MallocGameVectorEnv, MallocPackVectorEnv])
+def test_cuda_env_matches_cpu(cls: type) -> None:
+    kwargs = {"num_buffers": 24, "instance_seed": None}
+    cpu, gpu = cls(num_envs=8, **kwargs), cls(num_envs=8, device="cuda", **kwargs)
+    obs_c, info_c = cpu.reset(seed=0)
+    obs_g, info_g = gpu.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(40):  # across autoresets and per-episode instances
+        np.testing.assert_allclose(obs_g.cpu().numpy(), obs_c.numpy(), atol=1e-6)
+        np.testing.assert_array_equal(
+            info_g["action_mask"].cpu().numpy(), info_c["action_mask"].numpy()
+        )
+        actions = np.array([rng.choice(np.flatnonzero(m)) for m in info_c["action_mask"].numpy()])
+        _, rewards, _, _ = gpu.step_from(gpu.get_state(), torch.as_tensor(actions, device="cuda"))
+        obs_c, r_c, _, _, info_c = cpu.step(actions)
+        obs_g, r_g, _, _, info_g = gpu.step(torch.as_tensor(actions, device="cuda"))
+        np.testing.assert_allclose(r_g.cpu().numpy(), r_c.numpy(), atol=1e-7)
+        np.testing.assert_allclose(rewards.float().cpu().numpy(), r_c.numpy(), atol=1e-7)

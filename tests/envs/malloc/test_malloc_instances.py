@@ -80,7 +80,7 @@ def test_plain_minimalloc_csv_loads(tmp_path: Path) -> None:
     [
         ("id,lower,size\n0,0,1\n", "header must have the columns"),
         ("id,lower,upper,size,colour\n0,0,1,8,red\n", "header must have the columns"),
-        ("id,lower,upper,size\n0,0,2,8\n1,x,2,8\n", "row 3: column 'lower' must be an integer"),
+        ("id,lower,upper,size\n0,0,2,8\n1,x,2,8\n", "line 3: column 'lower' must be an integer"),
         ("id,lower,upper,size\n0,2,2,8\n", "buffer id 0: the live range"),
         ("id,lower,upper,size\n0,0,2,0\n", "buffer id 0: size must be > 0"),
         ("id,lower,upper,size\n0,0,2,8\n0,1,2,8\n", "buffer id 0 appears more than once"),
@@ -88,6 +88,11 @@ def test_plain_minimalloc_csv_loads(tmp_path: Path) -> None:
         ("id,lower,upper,size,uses\n0,0,3,8,1;0\n", "uses must be distinct and ascending"),
         ("id,lower,upper,size,uses\n0,0,3,8,0:-4\n", "use bytes must be > 0"),
         ("id,lower,upper,size\n", "no buffers"),
+        ("id,lower,upper,size,lower\n0,0,2,8,0\n", "each once"),
+        ("id,lower,upper,size\n0,0,2,8,9\n", "line 2: 5 fields, the header has 4"),
+        ("id,lower,upper,size\n0,0,2,9007199254740993\n", "too large (at most 2**53)"),
+        ("id,lower,upper,size,uses\n0,0,2,8,0:\n", "has ':' but no bytes"),
+        ("buffer,start,end,size,alignment\nb1,0,2,8,4\n", "alignment constraints and gaps"),
         ("id,lower,upper,size,benefit\n0,0,2,8,1.5\n", "benefit 1.5 s disagrees"),
     ],
 )
@@ -96,6 +101,26 @@ def test_bad_files_name_the_problem(tmp_path: Path, text: str, message: str) -> 
     path.write_text(text)
     with pytest.raises(InstanceError, match=re.escape(message)):
         load_instance(path)
+
+
+def test_minimalloc_files_load(tmp_path: Path) -> None:
+    """MiniMalloc's own header (buffer, start, inclusive end), string ids and a solution column."""
+    path = tmp_path / "input.12.csv"
+    path.write_text("buffer,start,end,size,offset\nb1,0,3,4,0\nb2,3,9,4,0\nb3,0,9,4,4\n")
+    inst = load_instance(path)
+    np.testing.assert_array_equal(inst.upper, [4, 10, 10])
+    np.testing.assert_array_equal(inst.ids, [0, 1, 2])
+    assert inst.source["buffer_names"] == ["b1", "b2", "b3"]
+    assert inst.peak_live_bytes == 12  # inclusive ends: b1 and b2 share t = 3
+
+
+def test_hardware_override_applies_after_the_benefit_check(tmp_path: Path) -> None:
+    inst = random_instance(20, seed=5)
+    save_instance(inst, tmp_path / "r.csv")  # writes benefits for the default hardware
+    faster = HardwareProfile("x", 1e15, 1e12, 1e14)
+    loaded = load_instance(tmp_path / "r.csv", hardware=faster)
+    assert loaded.hardware == faster
+    np.testing.assert_allclose(loaded.benefit, inst.with_hardware(faster).benefit)
 
 
 def test_bad_sidecars(tmp_path: Path) -> None:
@@ -113,6 +138,15 @@ def test_bad_sidecars(tmp_path: Path) -> None:
         load_instance(path)
     sidecar.write_text(json.dumps({"hardware": {"slow_bandwidth": -1}}))
     with pytest.raises(InstanceError, match="slow_bandwidth must be a positive number"):
+        load_instance(path)
+    sidecar.write_text(json.dumps({"num_ops": 2, "op_flops": ["a", 1]}))
+    with pytest.raises(InstanceError, match="op_flops must be a list of numbers"):
+        load_instance(path)
+    sidecar.write_text(json.dumps({"op_names": "ab"}))
+    with pytest.raises(InstanceError, match="op_names must be a list of strings"):
+        load_instance(path)
+    sidecar.write_text(json.dumps({"num_ops": True}))
+    with pytest.raises(InstanceError, match="num_ops must be a positive int"):
         load_instance(path)
     sidecar.write_text(json.dumps({"colour": "red"}))
     with pytest.raises(InstanceError, match="unknown keys"):
