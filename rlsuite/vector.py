@@ -10,6 +10,13 @@ built on that one core:
 * :class:`BatchOfOneEnv` is the single ``gymnasium.Env``: a batch of one on the CPU whose
   outputs are converted to numpy and Python scalars, so it passes ``check_env``.
 
+Action masks. A family whose legal actions depend on the state (a ``Discrete`` action space)
+implements ``action_masks()`` — ``(B, A)`` bool, True where legal — and sets
+``has_action_mask = True``; ``reset`` and ``step`` then return it as ``info["action_mask"]``
+(numpy ``(A,)`` in the single env, which also has ``action_masks()``, the name sb3-contrib's
+MaskablePPO looks for), and :class:`MaskedDiscrete` / :class:`MaskedMultiDiscrete` make
+``action_space.sample()`` draw legal actions.
+
 Seeding. ``reset(seed=s)`` gives environment ``i`` of the batch the seed ``s + i`` (gymnasium's
 convention for vector envs); each later episode of that environment is numbered, and a
 family draws its instance from the pair (seed, episode) with :mod:`rlsuite.keyed_random`, so an
@@ -19,7 +26,7 @@ environment's sequence of episodes does not depend on the batch it runs in.
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -29,6 +36,42 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 Info = dict[str, torch.Tensor]
+
+
+def sample_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random legal action per row of the boolean ``masks`` (``(B, A)``)."""
+    return np.argmax(rng.random(masks.shape) + masks, axis=1)  # legal entries lie in [1, 2)
+
+
+class MaskedDiscrete(gym.spaces.Discrete):
+    """``Discrete(n)`` whose ``sample()`` (without a mask) draws a legal action of the env's
+    current mask (``mask()``, a bool ``(n,)`` array); ``contains`` is ``Discrete``'s."""
+
+    def __init__(self, n: int, mask: Callable[[], np.ndarray], seed: int | None = None) -> None:
+        super().__init__(n, seed=seed)
+        self._mask = mask
+
+    def sample(self, mask: Any = None, probability: Any = None) -> np.int64:
+        if mask is None and probability is None:
+            mask = self._mask().astype(np.int8)
+        return super().sample(mask=mask, probability=probability)
+
+
+class MaskedMultiDiscrete(gym.spaces.MultiDiscrete):
+    """A batch of ``Discrete(n)`` actions whose ``sample()`` draws a legal action uniformly for
+    every env (from ``masks()``, bool ``(B, n)``): ``env.action_space.sample()`` is the random
+    legal policy. ``contains`` is ``MultiDiscrete``'s (range only); legality is the mask's."""
+
+    def __init__(
+        self, num_envs: int, n: int, masks: Callable[[], np.ndarray], seed: int | None = None
+    ) -> None:
+        super().__init__(np.full((num_envs,), n), seed=seed)
+        self._masks = masks
+
+    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
+        if mask is not None or probability is not None:
+            raise ValueError("this action space samples legal actions from the env's own masks")
+        return sample_legal(self._masks(), self.np_random).astype(self.dtype)
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -60,6 +103,7 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
         "autoreset_mode": AutoresetMode.NEXT_STEP,
         "render_modes": [],
     }
+    has_action_mask: ClassVar[bool] = False
 
     def __init__(self, num_envs: int, device: str | torch.device | None = None) -> None:
         if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
@@ -74,7 +118,22 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
 
     def _finish_spaces(self) -> None:
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        if self.has_action_mask:
+            n = int(self.single_action_space.n)
+            self.single_action_space = MaskedDiscrete(n, lambda: self._masks_numpy()[0])
+            self.action_space = MaskedMultiDiscrete(self.num_envs, n, self._masks_numpy)
+        else:
+            self.action_space = batch_space(self.single_action_space, self.num_envs)
+
+    def action_masks(self) -> torch.Tensor:
+        """(B, A) bool: the legal actions now (families with ``has_action_mask``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no action masks")
+
+    def _masks_numpy(self) -> np.ndarray:
+        return self.action_masks().cpu().numpy()
+
+    def _with_mask(self, info: Info) -> Info:
+        return {**info, "action_mask": self.action_masks()} if self.has_action_mask else info
 
     # -- the gymnasium.vector API --------------------------------------------------------------
     def reset(
@@ -104,7 +163,7 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
         ids = torch.nonzero(mask).flatten()
         self._reset_envs(ids)
         self._needs_reset = self._needs_reset & ~mask
-        return self._observe(), {}
+        return self._observe(), self._with_mask({})
 
     def step(
         self, actions: Any
@@ -125,7 +184,7 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
         # (not those that were only reset on this step).
         info = {**info, **{"_" + k: ~done_before for k in info if not k.startswith("_")}}
         self._needs_reset = terminated | truncated
-        return self._observe(), reward, terminated, truncated, info
+        return self._observe(), reward, terminated, truncated, self._with_mask(info)
 
     def close_extras(self, **kwargs: Any) -> None:
         pass
@@ -236,7 +295,7 @@ class BatchOfOneEnv(gym.Env):
         if seed is not None:
             self._ever_seeded = True
         obs, _ = self.core.reset(seed=seed)
-        return self._to_numpy_obs(obs), {}
+        return self._to_numpy_obs(obs), self._with_mask({})
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if isinstance(self.action_space, gym.spaces.Discrete):
@@ -261,8 +320,15 @@ class BatchOfOneEnv(gym.Env):
             float(reward[0]),
             bool(terminated[0]),
             bool(truncated[0]),
-            {k: v[0].item() for k, v in info.items() if v.ndim == 1},
+            self._with_mask({k: v[0].item() for k, v in info.items() if v.ndim == 1}),
         )
+
+    def action_masks(self) -> np.ndarray:
+        """The legal actions now, ``(A,)`` bool (envs whose core has action masks)."""
+        return self.core.action_masks()[0].cpu().numpy()
+
+    def _with_mask(self, info: dict[str, Any]) -> dict[str, Any]:
+        return {**info, "action_mask": self.action_masks()} if self.core.has_action_mask else info
 
     def _to_numpy_obs(self, obs: torch.Tensor) -> np.ndarray:
         return obs[0].cpu().numpy().astype(self.observation_space.dtype, copy=False)

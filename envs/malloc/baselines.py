@@ -28,6 +28,7 @@ from rlsuite.envs.malloc.game import Candidates, GameTables
 from rlsuite.envs.malloc.vector import MallocVectorEnv
 
 from rlsuite.evaluation import EpisodeResults, run_agent_episodes
+from rlsuite.vector import sample_legal
 
 NAMES = ("best-fit", "first-fit", "random", "slow")
 
@@ -76,7 +77,7 @@ class Baseline:
             return first_fit_actions(env.tables, env.state, cands)
         if self.name == "slow":
             return torch.zeros(env.num_envs, dtype=torch.int64, device=env.device)
-        actions = game.sample_legal(cands.action_mask.cpu().numpy(), self.rng)
+        actions = sample_legal(cands.action_mask.cpu().numpy(), self.rng)
         return torch.as_tensor(actions, device=env.device)
 
 

@@ -26,20 +26,6 @@ from rlsuite.vector import BatchOfOneEnv
 class _MallocEnv(BatchOfOneEnv):
     core: MallocVectorEnv
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        obs, info = super().reset(seed=seed, options=options)
-        return obs, {**info, "action_mask": self.action_masks()}
-
-    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        obs, reward, terminated, truncated, info = super().step(action)
-        return obs, reward, terminated, truncated, {**info, "action_mask": self.action_masks()}
-
-    def action_masks(self) -> np.ndarray:
-        """The legal actions now (the name sb3-contrib's MaskablePPO looks for)."""
-        return self.core.action_masks()[0].cpu().numpy()
-
     @property
     def instance(self) -> Instance:
         return self.core.instance(0)

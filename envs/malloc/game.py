@@ -429,11 +429,6 @@ def transition(
     return new, torch.where(done, 0.0, reward), terminated
 
 
-def sample_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random legal action per row of the boolean ``masks`` (``(B, A)``)."""
-    return np.argmax(rng.random(masks.shape) + masks, axis=1)  # legal entries lie in [1, 2)
-
-
 def check_actions(actions: torch.Tensor, cands: Candidates) -> None:
     """Raise a ``ValueError`` naming every position whose action is masked out."""
     legal = cands.action_mask.gather(1, actions[:, None])[:, 0]

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,46 +26,12 @@ from rlsuite.vector import BatchedVectorEnv, Info
 _MAX_USES = {"random": 4, "tight": 2}  # the generators' most uses per buffer
 
 
-class LegalActions(spaces.MultiDiscrete):
-    """A batch of ``Discrete(A)`` actions whose ``sample()`` draws a *legal* action uniformly
-    for every env (from the env's current mask), so ``env.action_space.sample()`` is the random
-    legal policy. ``contains`` is ``MultiDiscrete``'s (range only); legality is the mask's."""
-
-    def __init__(
-        self,
-        shape: tuple[int, ...],
-        n: int,
-        masks: Callable[[], np.ndarray],
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(np.full(shape, n), seed=seed)
-        self._masks = masks
-
-    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
-        if mask is not None or probability is not None:
-            raise ValueError("a mallocGame action space samples legal actions from the env's mask")
-        masks = self._masks().reshape(-1, int(self.nvec.flat[0]))
-        return game.sample_legal(masks, self.np_random).astype(self.dtype).reshape(self.shape)
-
-
-class LegalAction(spaces.Discrete):
-    """``Discrete(A)`` whose ``sample()`` draws a legal action of the env's current mask."""
-
-    def __init__(self, n: int, mask: Callable[[], np.ndarray], seed: int | None = None) -> None:
-        super().__init__(n, seed=seed)
-        self._mask = mask
-
-    def sample(self, mask: Any = None, probability: Any = None) -> np.int64:
-        if mask is None and probability is None:
-            mask = self._mask().astype(np.int8)
-        return super().sample(mask=mask, probability=probability)
-
-
 class MallocVectorEnv(BatchedVectorEnv):
     """Shared machinery of the two mallocGame envs; ``mode`` is ``"map"`` or ``"pack"``."""
 
     mode: ClassVar[str]
     episode_metrics: ClassVar[tuple[str, ...]]
+    has_action_mask = True
 
     def __init__(
         self,
@@ -138,9 +104,8 @@ class MallocVectorEnv(BatchedVectorEnv):
         self.state = game.initial_state(self.tables, pool, offset_bins=self.layout.offset_bins)
         self.single_observation_space = self.layout.space()
         n_actions = max_offsets + 1 if self.mode == "map" else max_offsets
-        self.single_action_space = LegalAction(n_actions, lambda: self._mask_numpy()[0])
+        self.single_action_space = spaces.Discrete(n_actions)
         self._finish_spaces()
-        self.action_space = LegalActions((num_envs,), n_actions, self._mask_numpy)
         self._cands: Candidates | None = None
 
     # -- instances --------------------------------------------------------------------------
@@ -200,9 +165,6 @@ class MallocVectorEnv(BatchedVectorEnv):
         """(B, A) bool: the legal actions now (also ``info["action_mask"]``); a copy."""
         return self.candidates().action_mask.clone()
 
-    def _mask_numpy(self) -> np.ndarray:
-        return self.action_masks().cpu().numpy()
-
     def _observe(self) -> torch.Tensor:
         return observe(self.tables, self.state, self.layout)
 
@@ -219,18 +181,6 @@ class MallocVectorEnv(BatchedVectorEnv):
         self._cands = None
         truncated = torch.zeros_like(terminated)
         return reward.float(), terminated, truncated, self._episode_info()
-
-    def reset(
-        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[torch.Tensor, Info]:
-        obs, info = super().reset(seed=seed, options=options)
-        return obs, {**info, "action_mask": self.action_masks()}
-
-    def step(
-        self, actions: Any
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, Info]:
-        obs, reward, terminated, truncated, info = super().step(actions)
-        return obs, reward, terminated, truncated, {**info, "action_mask": self.action_masks()}
 
     # -- the deterministic model for search agents -----------------------------------------
     def _ids(self, index: int | None) -> torch.Tensor:
