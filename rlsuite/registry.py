@@ -45,6 +45,7 @@ _SOR = "rlsuite.envs.sor"
 _3B = "rlsuite.envs.threebody"
 _RMAB = "rlsuite.envs.rmab"
 _MALLOC = "rlsuite.envs.malloc"
+_QCODE = "rlsuite.envs.qcode"
 _RMAB_FAMILIES = {
     "Budget": (
         "budget",
@@ -127,6 +128,12 @@ ENVS: dict[str, EnvEntry] = {
             f"{_MALLOC}.vector:MallocPackVectorEnv",
             "pack every buffer of an ML program into one memory, keeping the peak address low",
             baselines=f"{_MALLOC}.baselines",
+        ),
+        EnvEntry(
+            "rlsuite/QCode-TannerEdit-v0",
+            f"{_QCODE}.env:TannerEditEnv",
+            f"{_QCODE}.tanner_edit:TannerEditVectorEnv",
+            "toggle edges of a classical Tanner graph (degrees ≤ 3) to improve k·d²/n of HGP(H, H)",
         ),
     ]
     + [

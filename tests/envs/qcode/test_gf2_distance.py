@@ -1,0 +1,121 @@
+"""GF(2) linear algebra against galois, the distance estimate against exact distances, and the
+hypergraph-product formulas against qldpc's HGPCode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from rlsuite.envs.qcode import gf2
+from rlsuite.envs.qcode.css import CSSCode
+from rlsuite.envs.qcode.distance import classical_distance, estimate_distance, exact_distance
+from rlsuite.envs.qcode.product import hgp_parameters
+
+galois = pytest.importorskip("galois")
+GF2 = galois.GF(2)
+
+matrices = st.integers(1, 8).flatmap(
+    lambda m: st.integers(1, 10).flatmap(
+        lambda n: arrays(np.uint8, (m, n), elements=st.integers(0, 1))
+    )
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(H=matrices, seed=st.integers(0, 2**31))
+def test_rank_kernel_and_row_space_agree_with_galois(H: np.ndarray, seed: int) -> None:
+    r = int(np.linalg.matrix_rank(GF2(H)))
+    assert gf2.rank(H) == r
+    perm = torch.as_tensor(np.random.default_rng(seed).permutation(H.shape[1]))[None]
+    for columns in (None, perm):
+        basis, valid = gf2.kernel(H, columns=columns)
+        rows = basis[0][valid[0]].numpy().astype(np.uint8)
+        assert rows.shape[0] == H.shape[1] - r
+        assert not ((H.astype(int) @ rows.T.astype(int)) % 2).any()
+        if rows.shape[0]:
+            assert int(np.linalg.matrix_rank(GF2(rows))) == rows.shape[0]
+    v = np.random.default_rng(seed).integers(0, 2, size=(4, H.shape[1])).astype(np.uint8)
+    inside = gf2.in_row_space(torch.as_tensor(v, dtype=torch.bool)[None], gf2.row_reduce(H))[0]
+    for vector, claimed in zip(v, inside.tolist(), strict=True):
+        assert claimed == (int(np.linalg.matrix_rank(GF2(np.vstack([H, vector])))) == r)
+
+
+def test_a_batch_with_padding_matches_each_matrix_alone() -> None:
+    rng = np.random.default_rng(0)
+    mats = [rng.integers(0, 2, size=(rng.integers(2, 6), 9)).astype(np.uint8) for _ in range(6)]
+    padded = np.zeros((6, 6, 9), dtype=np.uint8)
+    for i, m in enumerate(mats):
+        padded[i, : m.shape[0]] = m
+    np.testing.assert_array_equal(
+        gf2.rank(torch.as_tensor(padded)).numpy(), [gf2.rank(m) for m in mats]
+    )
+    with pytest.raises(ValueError, match="entries 0 or 1"):
+        gf2.rank(np.array([[0, 2]]))
+
+
+def test_classical_distances_of_known_codes() -> None:
+    hamming = np.array([[int(b) for b in f"{c:03b}"] for c in range(1, 8)]).T
+    assert classical_distance(hamming) == 3.0
+    assert classical_distance(np.array([[1, 1, 0], [0, 1, 1]])) == 3.0  # repetition
+    assert classical_distance(np.eye(3, dtype=int)) == float("inf")  # k = 0
+
+
+def _steane() -> CSSCode:
+    h = np.array([[1, 0, 0, 1, 0, 1, 1], [0, 1, 0, 1, 1, 0, 1], [0, 0, 1, 0, 1, 1, 1]])
+    return CSSCode(h, h, "steane")
+
+
+def test_estimate_is_an_upper_bound_and_exact_on_steane_and_a_batch() -> None:
+    pytest.importorskip("qldpc")
+    from qldpc import codes as Q
+
+    cases = [_steane()]
+    for L in (3, 4):
+        c = Q.ToricCode(L, rotated=False)
+        cases.append(CSSCode(np.asarray(c.matrix_x), np.asarray(c.matrix_z), f"toric{L}"))
+    c = Q.HGPCode(Q.HammingCode(3))
+    cases.append(CSSCode(np.asarray(c.matrix_x), np.asarray(c.matrix_z), "hgp-hamming"))
+    n = max(code.n for code in cases)
+    mx = max(code.hx.shape[0] for code in cases)
+    mz = max(code.hz.shape[0] for code in cases)
+    hx = torch.zeros(len(cases), mx, n, dtype=torch.bool)
+    hz = torch.zeros(len(cases), mz, n, dtype=torch.bool)
+    for i, code in enumerate(cases):
+        hx[i, : code.hx.shape[0], : code.n] = torch.as_tensor(code.hx, dtype=torch.bool)
+        hz[i, : code.hz.shape[0], : code.n] = torch.as_tensor(code.hz, dtype=torch.bool)
+    qubits = torch.tensor([code.n for code in cases])
+    g = torch.Generator().manual_seed(0)
+    batched = estimate_distance(hx, hz, num_qubits=qubits, trials=48, generator=g)
+    exact = [exact_distance(code) for code in cases]
+    assert exact == [3, 3, 4, 3]
+    np.testing.assert_array_equal(batched.numpy(), exact)
+    # few trials can only overestimate
+    rough = estimate_distance(hx, hz, num_qubits=qubits, trials=1, generator=g)
+    assert (rough.numpy() >= np.array(exact)).all()
+
+
+def test_hypergraph_product_formulas_agree_with_qldpc() -> None:
+    pytest.importorskip("qldpc")
+    from qldpc import codes as Q
+
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(25):
+        m1, n1, m2, n2 = rng.integers(2, 6, 4)
+        h1 = (rng.random((m1, n1)) < 0.4).astype(np.uint8)
+        h2 = (rng.random((m2, n2)) < 0.4).astype(np.uint8)
+        h1[~h1.any(1), 0] = 1
+        h2[~h2.any(1), 0] = 1
+        code = Q.HGPCode(Q.ClassicalCode(h1), Q.ClassicalCode(h2))
+        p = hgp_parameters(torch.as_tensor(h1)[None], torch.as_tensor(h2)[None])
+        hx, hz = np.asarray(code.matrix_x), np.asarray(code.matrix_z)
+        assert int(p.num_qubits[0]) == code.num_qubits and int(p.dimension[0]) == code.dimension
+        assert int(p.max_check_weight[0]) == max(hx.sum(1).max(), hz.sum(1).max())
+        assert int(p.max_qubit_degree[0]) == max(hx.sum(0).max(), hz.sum(0).max())
+        if code.dimension:
+            assert float(p.distance[0]) == code.get_distance_exact()
+            checked += 1
+    assert checked >= 10
