@@ -130,10 +130,18 @@ ENVS: dict[str, EnvEntry] = {
             baselines=f"{_MALLOC}.baselines",
         ),
         EnvEntry(
+            "rlsuite/QCode-WeightReduction-v0",
+            f"{_QCODE}.env:WeightReductionEnv",
+            f"{_QCODE}.weight_reduction:WeightReductionVectorEnv",
+            "copy qubits, gauge checks, thicken (Hastings / Sabo) until check weight and degree ≤ 6",
+            baselines=f"{_QCODE}.baselines",
+        ),
+        EnvEntry(
             "rlsuite/QCode-TannerEdit-v0",
             f"{_QCODE}.env:TannerEditEnv",
             f"{_QCODE}.tanner_edit:TannerEditVectorEnv",
             "toggle edges of a classical Tanner graph (degrees ≤ 3) to improve k·d²/n of HGP(H, H)",
+            baselines=f"{_QCODE}.baselines",
         ),
     ]
     + [
@@ -209,6 +217,12 @@ AGENTS: dict[str, AgentEntry] = {
         AgentEntry("sb3.PPO", "rlsuite.integrations.sb3:SB3PPO", "Stable-Baselines3 PPO", "sb3"),
         AgentEntry("sb3.DQN", "rlsuite.integrations.sb3:SB3DQN", "Stable-Baselines3 DQN", "sb3"),
         AgentEntry("sb3.SAC", "rlsuite.integrations.sb3:SB3SAC", "Stable-Baselines3 SAC", "sb3"),
+        AgentEntry(
+            "sb3.MaskablePPO",
+            "rlsuite.integrations.sb3:SB3MaskablePPO",
+            "sb3-contrib PPO with invalid-action masking (envs with info['action_mask'])",
+            "sb3",
+        ),
     ]
 }
 

@@ -1,5 +1,15 @@
 """Baselines for the quantum-code environments.
 
+WeightReduction (:class:`~rlsuite.envs.qcode.weight_reduction.WeightReductionVectorEnv`):
+
+* ``pipeline`` — the fixed Sabo et al. order (PRX Quantum 5, 040302, 2024): copy every qubit
+  of X-degree > 3, gauge every X check of weight > 3, thicken once (side Z, the fewest layers
+  in {2, 3, 4} that bring the Z qubit degree to the target, "spread" heights), cone every Z check
+  above the target weight (when coning is available), then stop;
+* ``greedy`` — the legal move with the largest immediate excess-weight reduction per added
+  qubit (stop when no move reduces it);
+* ``random`` and ``stop`` as below.
+
 TannerEdit (:class:`~rlsuite.envs.qcode.tanner_edit.TannerEditVectorEnv`), under the same
 degree caps as the agent:
 
@@ -21,18 +31,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from rlsuite.envs.qcode import moves
+from rlsuite.envs.qcode.css import CSSCode
 from rlsuite.envs.qcode.product import hgp_parameters
 from rlsuite.envs.qcode.tanner_edit import (
     TannerEditVectorEnv,
     objective_value,
     random_tanner_graphs,
 )
+from rlsuite.envs.qcode.weight_reduction import LAYERS, WeightReductionVectorEnv, excess
 
 from rlsuite import keyed_random
 from rlsuite.evaluation import EpisodeResults, run_agent_episodes
 from rlsuite.vector import sample_legal
 
 NAMES = ("random", "stop")
+WEIGHT_REDUCTION_NAMES = ("pipeline", "greedy", "random", "stop")
 
 
 def progressive_edge_growth(
@@ -112,31 +126,92 @@ def random_search(
     return H[best].numpy().astype(np.uint8), code_parameters(H[best], objective)
 
 
-class Baseline:
-    """A TannerEdit policy as an agent (``predict`` reads the env's current mask)."""
+def pipeline_move(env: WeightReductionVectorEnv, code: CSSCode) -> moves.Move | None:
+    """The next move of the fixed Sabo et al. pipeline on ``code`` (``None``: stop)."""
+    degree_x = code.qubit_degrees("x")
+    if degree_x.max() > moves.COPY_DEGREE:
+        return moves.Move.copy(int(np.argmax(degree_x)), "x")
+    weight_x = code.check_weights("x")
+    if weight_x.max() > moves.GAUGE_WEIGHT:
+        return moves.Move.gauge(int(np.argmax(weight_x)), "x")
+    thickened = any("thicken" in m for m in code.info.get("moves", []))
+    if not thickened and code.qubit_degrees("z").max() > env.q_target:
+        # the fewest layers that reach the target degree, else the most that fit the padding
+        fitting = [
+            moves.Move.thicken(layers, heights="spread", side="z")
+            for layers in LAYERS
+            if env.fits(code, moves.Move.thicken(layers, heights="spread", side="z"))
+        ]
+        for move in fitting:
+            if moves.thickened_degrees(code, move.layers, "spread", "z").max() <= env.q_target:
+                return move
+        if fitting:
+            return fitting[-1]
+    if env.has_coning:
+        weight_z = code.check_weights("z")
+        if weight_z.max() > env.w_target:
+            return moves.Move.cone(int(np.argmax(weight_z)), "z")  # type: ignore[attr-defined]
+    return None
 
-    def __init__(self, name: str, env: TannerEditVectorEnv, seed: int = 0) -> None:
-        if name not in NAMES:
-            raise ValueError(f"unknown TannerEdit baseline {name!r}; choose from {NAMES}")
+
+def greedy_move(
+    env: WeightReductionVectorEnv, code: CSSCode, mask: np.ndarray
+) -> moves.Move | None:
+    """The legal move with the largest excess reduction per added qubit (``None``: stop)."""
+    before = excess(code, env.w_target, env.q_target)
+    best, best_score = None, 0.0
+    for action in np.flatnonzero(mask[:-1]):
+        move = env.action_to_move(int(action))
+        if move is None:
+            continue
+        after = moves.apply_move(code, move)
+        gain = before - excess(after, env.w_target, env.q_target)
+        score = gain / max(after.n - code.n, 1)
+        if gain > 0 and score > best_score:
+            best, best_score = move, score
+    return best
+
+
+class Baseline:
+    """A baseline policy of either qcode env as an agent (``predict`` reads the env's state)."""
+
+    def __init__(
+        self, name: str, env: TannerEditVectorEnv | WeightReductionVectorEnv, seed: int = 0
+    ) -> None:
+        names = WEIGHT_REDUCTION_NAMES if isinstance(env, WeightReductionVectorEnv) else NAMES
+        if name not in names:
+            raise ValueError(f"unknown {type(env).__name__} baseline {name!r}; choose from {names}")
         self.name, self.env = name, env
         self.rng = np.random.default_rng(seed)
 
     def predict(self, obs: Any, deterministic: bool = True) -> torch.Tensor:
-        mask = self.env.action_masks()
+        env = self.env
+        mask = env.action_masks()
+        stop = mask.shape[1] - 1
         if self.name == "stop":
-            return torch.full((self.env.num_envs,), self.env.edges, device=self.env.device)
-        mask[:, -1] = False  # random toggles; the episode ends at the step cap
-        return torch.as_tensor(sample_legal(mask.cpu().numpy(), self.rng), device=self.env.device)
+            return torch.full((env.num_envs,), stop, device=env.device)
+        if self.name in ("pipeline", "greedy"):
+            masks = mask.cpu().numpy()
+            chosen = []
+            for i, code in enumerate(env.codes):  # type: ignore[union-attr]
+                move = (
+                    pipeline_move(env, code)
+                    if self.name == "pipeline"
+                    else greedy_move(env, code, masks[i])
+                )
+                action = env.move_to_action(move)  # type: ignore[union-attr]
+                chosen.append(action if masks[i, action] else stop)
+            return torch.as_tensor(chosen, device=env.device)
+        mask[:, -1] = False  # random moves; the episode ends at the step cap
+        return torch.as_tensor(sample_legal(mask.cpu().numpy(), self.rng), device=env.device)
 
 
 def episode_results(
-    name: str, make_env: Callable[[int], TannerEditVectorEnv], seeds: Sequence[int]
+    name: str, make_env: Callable[[int], Any], seeds: Sequence[int]
 ) -> EpisodeResults:
     env = make_env(len(seeds))
     return run_agent_episodes(Baseline(name, env, seed=int(seeds[0])), env, seeds)
 
 
-def episode_returns(
-    name: str, make_env: Callable[[int], TannerEditVectorEnv], seeds: Sequence[int]
-) -> np.ndarray:
+def episode_returns(name: str, make_env: Callable[[int], Any], seeds: Sequence[int]) -> np.ndarray:
     return episode_results(name, make_env, seeds).returns

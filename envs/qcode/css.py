@@ -12,6 +12,7 @@ of ones; the *qubit degree* of a column likewise, on each side. Ranks come from
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -64,8 +65,9 @@ class CSSCode:
     def n(self) -> int:
         return int(self.hx.shape[1])
 
-    @property
+    @cached_property
     def k(self) -> int:
+        """Logical qubits, ``n − rank Hx − rank Hz`` (computed once per code)."""
         return self.n - int(gf2.rank(self.hx)) - int(gf2.rank(self.hz))
 
     def check_weights(self, side: str) -> np.ndarray:

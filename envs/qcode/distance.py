@@ -26,6 +26,8 @@ import torch
 from rlsuite.envs.qcode import gf2
 from rlsuite.envs.qcode.css import CSSCode
 
+from rlsuite import keyed_random
+
 INF = float("inf")
 
 
@@ -35,6 +37,7 @@ def _side(
     num_qubits: torch.Tensor,
     trials: int,
     generator: torch.Generator | None,
+    keys: torch.Tensor | None,
 ) -> torch.Tensor:
     """(B,) the lightest vector of ``ker checks`` outside ``rowspace(stabilisers)`` found in
     ``trials`` random information sets (inf when none is found: no logical on this side)."""
@@ -61,12 +64,15 @@ def estimate_distance(
     num_qubits: torch.Tensor | None = None,
     trials: int = 32,
     generator: torch.Generator | None = None,
+    keys: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Upper bounds on the distance of a batch of CSS codes (see the module docstring).
 
     ``hx`` ``(B, mx, n)`` and ``hz`` ``(B, mz, n)`` 0/1 tensors (or single matrices), padded
     with zero rows and, beyond ``num_qubits[b]``, zero columns. Returns ``(B,)`` float64
-    (``inf`` for a code with no logical qubits)."""
+    (``inf`` for a code with no logical qubits). The permutations come from ``generator``, or
+    from ``keys`` (``(B,)`` int64, :mod:`rlsuite.keyed_random`) so that each code's estimate
+    does not depend on the batch it is in."""
     if trials < 1:
         raise ValueError(f"trials must be >= 1, got {trials}")
     HX, HZ = gf2.as_batch(hx), gf2.as_batch(hz)
@@ -74,8 +80,9 @@ def estimate_distance(
         raise ValueError(f"hx {tuple(HX.shape)} and hz {tuple(HZ.shape)} do not match")
     if num_qubits is None:
         num_qubits = torch.full((HX.shape[0],), HX.shape[2], dtype=torch.int64, device=HX.device)
-    x_side = _side(HZ, HX, num_qubits, trials, generator)  # X logicals: ker Hz \\ rowspace Hx
-    z_side = _side(HX, HZ, num_qubits, trials, generator)
+    z_keys = None if keys is None else keyed_random.combine(keys, 1)
+    x_side = _side(HZ, HX, num_qubits, trials, generator, keys)  # X logicals: ker Hz \\ rowspace Hx
+    z_side = _side(HX, HZ, num_qubits, trials, generator, z_keys)
     return torch.minimum(x_side, z_side)
 
 

@@ -14,6 +14,7 @@ sb3-contrib's MaskablePPO calls). Example::
 from __future__ import annotations
 
 from rlsuite.envs.qcode.tanner_edit import TannerEditVectorEnv
+from rlsuite.envs.qcode.weight_reduction import WeightReductionVectorEnv
 
 from rlsuite.vector import BatchOfOneEnv
 
@@ -22,3 +23,9 @@ class TannerEditEnv(BatchOfOneEnv):
     __doc__ = TannerEditVectorEnv.__doc__
     core_class = TannerEditVectorEnv
     core: TannerEditVectorEnv
+
+
+class WeightReductionEnv(BatchOfOneEnv):
+    __doc__ = WeightReductionVectorEnv.__doc__
+    core_class = WeightReductionVectorEnv
+    core: WeightReductionVectorEnv

@@ -42,37 +42,73 @@ def as_batch(matrix: torch.Tensor | np.ndarray) -> torch.Tensor:
     return t
 
 
+_BITS = 64
+
+
+def pack(bits: torch.Tensor) -> torch.Tensor:
+    """Pack the last dimension (0/1, length n) into int64 words, ``(..., ceil(n / 64))``: bit
+    ``i`` of word ``w`` is entry ``64 w + i`` (bytes assembled little-endian, then viewed)."""
+    n = bits.shape[-1]
+    words = -(-n // _BITS)
+    padded = torch.nn.functional.pad(bits.to(torch.uint8), (0, words * _BITS - n))
+    weights = torch.tensor([1 << i for i in range(8)], dtype=torch.uint8, device=bits.device)
+    octets = (padded.reshape(*bits.shape[:-1], words * 8, 8) * weights).sum(-1, dtype=torch.uint8)
+    return octets.contiguous().view(torch.int64)
+
+
+def unpack(words: torch.Tensor, n: int) -> torch.Tensor:
+    """The inverse of :func:`pack`: bool ``(..., n)``."""
+    octets = words.contiguous().view(torch.uint8)
+    shifts = torch.arange(8, dtype=torch.uint8, device=words.device)
+    bits = (octets.unsqueeze(-1) >> shifts) & 1
+    return bits.reshape(*words.shape[:-1], words.shape[-1] * _BITS)[..., :n].bool()
+
+
+def _bit(words: torch.Tensor, column: torch.Tensor) -> torch.Tensor:
+    """Bit ``column[b]`` of every row: ``words (B, R, W)`` -> ``(B, R)`` int64 0/1."""
+    batch = torch.arange(words.shape[0], device=words.device)
+    return (words[batch, :, column // _BITS] >> (column % _BITS)[:, None]) & 1
+
+
 def row_reduce(
     matrix: torch.Tensor | np.ndarray, columns: torch.Tensor | None = None
 ) -> RowEchelon:
     """Reduced row echelon form of every matrix in the batch. ``columns`` (``(B, n)`` int64, a
     permutation per matrix) eliminates the columns in that order instead of left to right (the
-    pivots are then in permuted positions; ``reduced`` keeps the original column order)."""
-    R = as_batch(matrix).clone()
-    B, m, n = R.shape
-    dev = R.device
+    pivots are then in permuted positions; ``reduced`` keeps the original column order).
+    Rows are packed into 64-bit words, so each elimination step XORs ``n / 64`` words a row."""
+    H = as_batch(matrix)
+    B, m, n = H.shape
+    dev = H.device
+    if m == 0 or n == 0:  # no rows (or columns): rank 0
+        empty = torch.full((B, m), -1, dtype=torch.int64, device=dev)
+        return RowEchelon(H.clone(), empty, torch.zeros(B, dtype=torch.int64, device=dev))
+    R = pack(H)  # (B, m, W)
     rows = torch.arange(m, device=dev)
     batch = torch.arange(B, device=dev)
-    rank = torch.zeros(B, dtype=torch.int64, device=dev)
-    pivots = torch.full((B, m), -1, dtype=torch.int64, device=dev)
+    used = torch.zeros(B, m, dtype=torch.bool, device=dev)  # rows that already hold a pivot
+    pivot_of_row = torch.full((B, m), -1, dtype=torch.int64, device=dev)
+    order = torch.full((B, m), m, dtype=torch.int64, device=dev)  # when each row got its pivot
     for step in range(n):
         col = columns[:, step] if columns is not None else torch.full((B,), step, device=dev)
-        entries = R[batch, :, col]  # (B, m)
-        candidate = entries & (rows[None, :] >= rank[:, None])
-        has = candidate.any(1) & (rank < m)
+        bit = _bit(R, col) == 1  # (B, m)
+        candidate = bit & ~used
+        has = candidate.any(1)
         pivot_row = torch.argmax(candidate.to(torch.uint8), dim=1)  # first candidate row
-        # swap the pivot row into position `rank`
-        target = rank.clamp(max=m - 1)
-        top, piv = R[batch, target].clone(), R[batch, pivot_row].clone()
-        R[batch, target] = torch.where(has[:, None], piv, top)
-        R[batch, pivot_row] = torch.where(has[:, None], top, R[batch, pivot_row])
-        # eliminate the column from every other row
-        pivot_vec = R[batch, target]  # (B, n)
-        column = R[batch, :, col] & (rows[None, :] != target[:, None]) & has[:, None]
-        R ^= column[:, :, None] & pivot_vec[:, None, :]
-        pivots[batch, target] = torch.where(has, col, pivots[batch, target])
-        rank = rank + has.long()
-    return RowEchelon(R, pivots, rank)
+        pivot_vec = R[batch, pivot_row]  # (B, W)
+        hit = bit & (rows[None, :] != pivot_row[:, None]) & has[:, None]
+        R ^= torch.where(hit[:, :, None], pivot_vec[:, None, :], 0)
+        chosen = (rows[None, :] == pivot_row[:, None]) & has[:, None]
+        used |= chosen
+        pivot_of_row = torch.where(chosen, col[:, None], pivot_of_row)
+        order = torch.where(chosen, step, order)
+        if step % 8 == 7 and not bool(((R != 0).any(-1) & ~used).any()):
+            break  # every nonzero row holds a pivot: the remaining columns change nothing
+    # pivot rows first, in the order their pivots were found; then the zero rows
+    arrangement = torch.argsort(order, dim=1, stable=True)
+    R = R.gather(1, arrangement[:, :, None].expand_as(R))
+    pivots = pivot_of_row.gather(1, arrangement)
+    return RowEchelon(unpack(R, n), pivots, used.sum(1))
 
 
 def rank(matrix: torch.Tensor | np.ndarray) -> torch.Tensor | int:
@@ -111,7 +147,7 @@ def kernel(
     pivot_onehot = torch.zeros(B, R.shape[1], n + 1, dtype=torch.bool, device=dev)
     pivot_onehot.scatter_(2, torch.where(pivots >= 0, pivots, n)[:, :, None], True)
     pivot_onehot = pivot_onehot[:, :, :n]  # (B, m, n)
-    contribution = (coeff.to(torch.uint8) @ pivot_onehot.to(torch.uint8)) % 2  # (B, n, n)
+    contribution = torch.remainder(coeff.float() @ pivot_onehot.float(), 2.0)  # (B, n, n)
     basis = (eye ^ contribution.bool()) & free[:, :, None] & real[:, None, :]
     return basis, free
 
@@ -120,12 +156,9 @@ def in_row_space(vectors: torch.Tensor, echelon: RowEchelon) -> torch.Tensor:
     """Whether each vector lies in the row space of the reduced matrix: ``vectors (B, V, n)``
     against ``echelon`` of a batch of ``B`` matrices; returns ``(B, V)`` bool."""
     R, pivots, _ = echelon
-    v = vectors.clone()
-    B = R.shape[0]
-    batch = torch.arange(B, device=R.device)
+    v, rows = pack(vectors), pack(R)  # (B, V, W), (B, m, W)
     for row in range(R.shape[1]):
         p = pivots[:, row]
-        active = p >= 0
-        hit = v[batch, :, p.clamp(min=0)] & active[:, None]  # (B, V)
-        v ^= hit[:, :, None] & R[:, row][:, None, :]
-    return ~v.any(-1)
+        hit = (_bit(v, p.clamp(min=0)) == 1) & (p >= 0)[:, None]  # (B, V)
+        v ^= torch.where(hit[:, :, None], rows[:, row][:, None, :], 0)
+    return ~(v != 0).any(-1)

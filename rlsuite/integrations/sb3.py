@@ -85,6 +85,9 @@ class SB3VecEnv(VecEnv):
     def env_method(
         self, method_name: str, *args: Any, indices: Any = None, **kwargs: Any
     ) -> list[Any]:
+        if method_name == "action_masks":  # per env, as sb3-contrib's get_action_masks stacks them
+            masks = self.env.action_masks().cpu().numpy()
+            return [masks[i] for i in self._get_indices(indices)]
         return [getattr(self.env, method_name)(*args, **kwargs)] * len(self._get_indices(indices))
 
     def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
@@ -184,6 +187,34 @@ class SB3DQN(SB3Agent):
 
     name = "sb3.DQN"
     algorithm = sb3.DQN
+
+
+class SB3MaskablePPO(SB3Agent):
+    """PPO with invalid-action masking (Huang & Ontañón 2022), sb3-contrib's ``MaskablePPO``:
+    for envs that publish ``info["action_mask"]``; the policy never samples a masked action."""
+
+    name = "sb3.MaskablePPO"
+
+    def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
+        if not getattr(env, "has_action_mask", False):
+            raise ValueError(
+                f"sb3.MaskablePPO needs an env with action masks, not {type(env).__name__}"
+            )
+        try:
+            from sb3_contrib import MaskablePPO
+        except ModuleNotFoundError as err:
+            raise ModuleNotFoundError(
+                "sb3.MaskablePPO needs sb3-contrib: pip install 'rlsuite[sb3]'", name=err.name
+            ) from err
+        self.algorithm = MaskablePPO
+        super().__init__(env, config, seed=seed)
+
+    def predict(self, obs: Any, deterministic: bool = True) -> Any:
+        as_tensor = isinstance(obs, torch.Tensor)
+        obs_np = obs.cpu().numpy() if as_tensor else np.asarray(obs)
+        masks = self.env.action_masks().cpu().numpy()
+        actions, _ = self.model.predict(obs_np, deterministic=deterministic, action_masks=masks)
+        return torch.as_tensor(actions, device=obs.device) if as_tensor else actions
 
 
 class SB3SAC(SB3Agent):

@@ -1,0 +1,131 @@
+"""The WeightReduction environment: contract, masks, invariants of every move, errors, baselines."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from rlsuite.envs.qcode import baselines, moves
+from rlsuite.envs.qcode.codes import named_code
+from rlsuite.envs.qcode.env import WeightReductionEnv
+from rlsuite.envs.qcode.weight_reduction import WeightReductionVectorEnv, excess
+
+import rlsuite  # noqa: F401 - registers the ids
+
+SMALL = {"code": "steane", "growth": 6, "max_steps": 12}
+
+
+def test_check_env_and_observations() -> None:
+    check_env(WeightReductionEnv(**SMALL), skip_render_check=True)
+    env = gym.make("rlsuite/QCode-WeightReduction-v0", **SMALL)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs) and info["action_mask"][-1]
+
+
+@pytest.mark.parametrize("start", ["steane", "hgp:hamming:3", "toric:3"])
+def test_random_legal_moves_keep_the_code_valid(start: str) -> None:
+    """Every move keeps Hx·Hzᵀ = 0 (CSSCode validates it), k and binary matrices, grows n as
+    its definition says, and masked actions are exactly those that would not fit."""
+    env = WeightReductionVectorEnv(num_envs=3, code=start, growth=4, max_steps=6)
+    _, info = env.reset(seed=1)
+    k0 = named_code(start).k
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        mask = info["action_mask"].numpy()
+        actions = np.array([rng.choice(np.flatnonzero(m[:-1])) for m in mask])
+        before = list(env.codes)
+        predicted = [
+            moves.predicted_size(code, env.action_to_move(int(a)))
+            for code, a in zip(before, actions, strict=True)
+        ]
+        _, _, terminated, truncated, info = env.step(actions)
+        for i, code in enumerate(env.codes):
+            if terminated[i] or truncated[i]:
+                continue
+            assert (code.n, code.hx.shape[0], code.hz.shape[0]) == predicted[i]
+            assert code.k == k0
+            assert (
+                set(np.unique(code.hx)) <= {0, 1} and code.hx.any(1).all() and code.hz.any(1).all()
+            )
+            assert (
+                code.n <= env.max_qubits
+                and max(code.hx.shape[0], code.hz.shape[0]) <= env.max_checks
+            )
+        if bool((terminated | truncated).all()):
+            break
+
+
+def test_same_seed_same_codes_and_batch_equals_single() -> None:
+    kwargs = {"code": ["steane", "toric:3"], "growth": 4, "max_steps": 5}
+    batch = WeightReductionVectorEnv(num_envs=2, **kwargs)
+    singles = [WeightReductionEnv(**kwargs) for _ in range(2)]
+    obs, info = batch.reset(seed=3)
+    states = [s.reset(seed=3 + i) for i, s in enumerate(singles)]
+    rng = np.random.default_rng(2)
+    for _ in range(4):
+        for i, (o, i_info) in enumerate(states):
+            np.testing.assert_array_equal(obs[i].numpy(), o)
+            np.testing.assert_array_equal(info["action_mask"][i].numpy(), i_info["action_mask"])
+        actions = np.array(
+            [rng.choice(np.flatnonzero(m[:-1])) for m in info["action_mask"].numpy()]
+        )
+        obs, _reward, terminated, truncated, info = batch.step(actions)
+        for i, s in enumerate(singles):
+            o, _r, term, trunc, i_info = s.step(int(actions[i]))
+            states[i] = (o, i_info)
+            np.testing.assert_array_equal(batch.codes[i].hx, s.core.codes[0].hx)
+            assert (bool(terminated[i]), bool(truncated[i])) == (term, trunc)
+        if bool((terminated | truncated).any()):
+            break
+
+
+def test_gauging_steane_lowers_its_distance_and_the_env_reports_it() -> None:
+    env = WeightReductionEnv(
+        code="steane", growth=4, max_steps=3, w_target=3, q_target=3, exact_distance_max_qubits=0
+    )
+    env.reset(seed=0)
+    gauge = env.core.move_to_action(moves.Move.gauge(0, "x"))
+    assert env.action_masks()[gauge]
+    start = named_code("steane")
+    _, reward, terminated, _, info = env.step(gauge)
+    assert info["distance"] == 2.0 and info["distance_is_upper_bound"] == 1.0
+    assert info["n"] == 8 and not terminated
+    gauged = moves.gauge_check(start, 0, "x")
+    expected = excess(start, 3, 3) - excess(gauged, 3, 3) - 1 / 7 - (3 - 2) / 3
+    assert reward == pytest.approx(expected, abs=1e-6)  # the distance loss is in the reward
+
+
+def test_masked_actions_fail_clearly() -> None:
+    env = WeightReductionVectorEnv(num_envs=1, code="steane", growth=2)
+    _, info = env.reset(seed=0)
+    masked = int(np.flatnonzero(~info["action_mask"][0].numpy())[0])
+    before = env.codes[0]
+    with pytest.raises(ValueError, match=r"masked WeightReduction action — env 0: action \d+"):
+        env.step(np.array([masked]))
+    assert env.codes[0] is before
+    with pytest.raises(ValueError, match="encodes no logical qubit"):
+        WeightReductionVectorEnv(
+            code=named_code("steane").__class__(np.eye(2, dtype=int), np.zeros((0, 2), dtype=int))
+        )
+
+
+def test_excess_and_stop() -> None:
+    code = named_code("hgp:hamming:3")
+    w = code.max_check_weight
+    assert excess(code, w, code.max_qubit_degree) == 0.0 and excess(code, w - 1, 99) > 0
+    env = WeightReductionEnv(code="hgp:hamming:3")
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(env.core.num_actions - 1)
+    assert terminated and reward == 0.0 and info["k"] == 16 and info["n"] == 58
+
+
+def test_pipeline_baseline_reduces_the_x_side() -> None:
+    results = baselines.episode_results(
+        "pipeline",
+        lambda n: WeightReductionVectorEnv(n, code="hgp:hamming:3", max_steps=300),
+        [0],
+    )
+    assert results.metrics["n"][0] > 58
+    with pytest.raises(ValueError, match="unknown WeightReductionVectorEnv baseline"):
+        baselines.Baseline("peg", WeightReductionVectorEnv(code="steane"))
