@@ -75,3 +75,27 @@ def test_sb3_sac_trains_on_the_continuous_omega_env() -> None:
     assert omega.shape == (2, 1)
     assert bool(((omega >= 1.0) & (omega <= 1.99)).all())  # inside the Box, so env.step accepts it
     env.step(omega)
+
+
+def test_maskable_ppo_never_plays_a_masked_action(tmp_path) -> None:
+    """sb3.MaskablePPO on a masked env: learns, saves, loads, and every action it plays (in
+    training and in predict) is legal, or the env would raise."""
+    from rlsuite.envs.malloc.vector import MallocGameVectorEnv
+
+    from rlsuite.integrations.sb3 import SB3MaskablePPO
+
+    env = MallocGameVectorEnv(4, num_buffers=16)
+    agent = SB3MaskablePPO(env, {"kwargs": {"n_steps": 16, "batch_size": 32}}, seed=0)
+    agent.learn(128)
+    path = agent.save(tmp_path / "agent.pt")
+    restored = SB3MaskablePPO.load(path, MallocGameVectorEnv(4, num_buffers=16))
+    obs, info = env.reset(seed=3)
+    restored.env.reset(seed=3)
+    for _ in range(20):
+        actions = agent.predict(obs)
+        torch.testing.assert_close(restored.predict(obs), actions)
+        assert bool(info["action_mask"].gather(1, actions[:, None]).all())
+        obs, _, _, _, info = env.step(actions)
+        restored.env.step(actions)
+    with pytest.raises(ValueError, match="needs an env with action masks"):
+        SB3MaskablePPO(SORShiftedLaplacianVectorEnv(2))
