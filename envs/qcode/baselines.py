@@ -3,9 +3,9 @@
 WeightReduction (:class:`~rlsuite.envs.qcode.weight_reduction.WeightReductionVectorEnv`):
 
 * ``pipeline`` — the fixed Sabo et al. order (PRX Quantum 5, 040302, 2024): copy every qubit
-  of X-degree > 3, gauge every X check of weight > 3, thicken once (side Z, the fewest layers
-  in {2, 3, 4} that bring the Z qubit degree to the target, "spread" heights), cone every Z check
-  above the target weight (when coning is available), then stop;
+  of X-degree > 3, gauge every X check of weight > 3, thicken once (side Z, "cone" heights, the
+  fewest layers in {2, …, 6} whose coned X weights and Z degrees meet the targets), cone every
+  Z check above the target weight, then stop;
 * ``greedy`` — the legal move with the largest immediate excess-weight reduction per added
   qubit (stop when no move reduces it);
 * ``random`` and ``stop`` as below.
@@ -136,21 +136,27 @@ def pipeline_move(env: WeightReductionVectorEnv, code: CSSCode) -> moves.Move | 
         return moves.Move.gauge(int(np.argmax(weight_x)), "x")
     thickened = any("thicken" in m for m in code.info.get("moves", []))
     if not thickened and code.qubit_degrees("z").max() > env.q_target:
-        # the fewest layers that reach the target degree, else the most that fit the padding
+        # the fewest layers whose coned X weights and Z degrees reach the targets, else the most
+        # that fit the padding ("cone" heights balance exactly these)
         fitting = [
-            moves.Move.thicken(layers, heights="spread", side="z")
+            moves.Move.thicken(layers, heights="cone", side="z")
             for layers in LAYERS
-            if env.fits(code, moves.Move.thicken(layers, heights="spread", side="z"))
+            if env.fits(code, moves.Move.thicken(layers, heights="cone", side="z"))
         ]
         for move in fitting:
-            if moves.thickened_degrees(code, move.layers, "spread", "z").max() <= env.q_target:
+            x_ok = moves.coned_loads(code, move.layers, "cone").max(initial=0) <= env.w_target
+            z_ok = moves.thickened_degrees(code, move.layers, "cone").max(initial=0) <= env.q_target
+            if x_ok and z_ok:
                 return move
         if fitting:
             return fitting[-1]
-    if env.has_coning:
-        weight_z = code.check_weights("z")
-        if weight_z.max() > env.w_target:
-            return moves.Move.cone(int(np.argmax(weight_z)), "z")  # type: ignore[attr-defined]
+    weight_z = code.check_weights("z")
+    for c in np.argsort(-weight_z, kind="stable"):
+        if weight_z[c] <= env.w_target:
+            break
+        move = moves.Move.cone(int(c), "z")
+        if moves.is_legal(code, move) and env.fits(code, move):
+            return move
     return None
 
 

@@ -731,12 +731,14 @@ def coned_weights(code: CSSCode, check: int, side: Side = "z") -> np.ndarray:
 
 
 def apply_move(code: CSSCode, move: Move) -> CSSCode:
-    """Apply ``move``; raises ``ValueError`` if it is not legal."""
+    """Apply ``move``; raises ``ValueError`` if it is not legal. Gauging walks the check's qubits
+    in :func:`_gauge_order` (which keeps the other side's weights low), as the pipeline does."""
     _check_move(code, move)
     if move.kind == "copy":
         return copy_qubit(code, move.index, move.side)
     if move.kind == "gauge":
-        return gauge_check(code, move.index, move.side)
+        order = _gauge_order(code, move.index, move.side)
+        return gauge_check(code, move.index, move.side, order=order)
     if move.kind == "cone":
         return cone_check(code, move.index, move.side)
     return thicken(code, move.layers, move.heights, move.side)

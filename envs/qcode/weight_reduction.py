@@ -23,8 +23,9 @@ from rlsuite import keyed_random
 from rlsuite.vector import BatchedVectorEnv, Info
 
 SIDES = ("x", "z")
-LAYERS = tuple(range(moves.MIN_LAYERS, moves.MAX_LAYERS + 1))
-THICKEN_RULES = ("spread", "round_robin")
+# l ∈ {2, …, 6}: the pipeline needs 6 layers to bring HGP(Hamming) to weight 6 after coning
+LAYERS = tuple(range(moves.MIN_LAYERS, 7))
+THICKEN_RULES = ("spread", "cone")
 HISTOGRAM_BINS = 16  # weights / degrees 1..15 and ≥ 16
 
 
@@ -54,8 +55,10 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
     one drawn per episode from the reset seed). Each step applies one move of
     :mod:`rlsuite.envs.qcode.moves`: *copying* a qubit (its checks on one side move onto a
     repetition chain of copies), *gauging* a check (split into weight-3 checks with new qubits),
-    *thickening* (``l`` ∈ {2, 3, 4} layers, heights by rule ``"spread"`` or ``"round_robin"``),
-    *coning* a check where :mod:`~rlsuite.envs.qcode.moves` provides it, or *stop*. Every move
+    *thickening* (``l`` ∈ {2, …, 6} layers — 6 is what the pipeline needs to reach weight 6 on
+    HGP(Hamming) — with heights by rule ``"spread"`` or ``"cone"``, which balances the X weights
+    coning will add), *coning* a Z check (replaced by weight-≤ 6 pieces on a cellulation of its
+    check graph), or *stop*. Every move
     keeps ``Hx·Hzᵀ = 0`` and ``k``; the goal is max check weight ≤ ``w_target`` (6) and max qubit
     degree ≤ ``q_target`` (6) at a low qubit overhead and without losing distance.
 
@@ -69,10 +72,11 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
 
     **Action space.** ``Discrete(A)``, in blocks: copy qubit ``q`` on side X, then Z
     (``max_qubits`` each); gauge check ``c`` on side X, then Z (``max_checks`` each); cone check
-    ``c`` on side Z (``max_checks``; masked when coning is unavailable); thicken with each
-    (side, layers, heights rule) of ``SIDES × {2, 3, 4} × ("spread", "round_robin")``; stop.
+    ``c`` on side Z (``max_checks``); thicken with each
+    (side, layers, heights rule) of ``SIDES × {2, …, 6} × ("spread", "cone")``; stop.
     ``describe_action(a)`` names an action. ``info["action_mask"]`` allows exactly the moves that
-    change the code (copy: degree ≥ 2; gauge: weight ≥ 4; thicken: always) and keep it within
+    change the code (copy: degree ≥ 2; gauge: weight ≥ 4; cone: where its X checks meet it in 0
+    or 2 qubits and its check graph is connected; thicken: always) and keep it within
     the maxima; a masked action raises a ``ValueError`` naming it.
 
     **Observation space.** ``Box(0, 1, (4 · 16 + 12,), float32)``: for X checks, Z checks,
@@ -159,7 +163,6 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             distance_trials,
             exact_distance_max_qubits,
         )
-        self.has_coning = hasattr(moves.Move, "cone")
         self._start_distances = [self._exact_or_estimate(c)[0] for c in self.starts]
         Q, C = self.max_qubits, self.max_checks
         self._blocks = {
@@ -193,7 +196,7 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             return moves.Move.gauge(a % C, SIDES[a // C])
         a -= 2 * C
         if a < C:
-            return moves.Move.cone(a, "z") if self.has_coning else None  # type: ignore[attr-defined]
+            return moves.Move.cone(a, "z")
         a -= C
         if a < self._blocks["thicken"]:
             side, rest = divmod(a, len(LAYERS) * len(THICKEN_RULES))
@@ -233,10 +236,9 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             offset = 2 * Q + s * C
             mask[offset : offset + side_matrix.shape[0]] = (weight >= 4) & fits
         offset = 2 * Q + 2 * C
-        if self.has_coning:
-            for c in range(code.hz.shape[0]):
-                move = moves.Move.cone(c, "z")  # type: ignore[attr-defined]
-                mask[offset + c] = moves.is_legal(code, move) and self.fits(code, move)
+        for c in range(code.hz.shape[0]):
+            move = moves.Move.cone(c, "z")
+            mask[offset + c] = moves.is_legal(code, move) and self.fits(code, move)
         offset += C
         n, mx, mz = code.n, code.hx.shape[0], code.hz.shape[0]
         for a in range(self._blocks["thicken"]):
