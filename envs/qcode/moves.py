@@ -44,7 +44,7 @@ MoveKind = Literal["copy", "gauge", "thicken", "cone"]
 #: the named rules :func:`choose_heights` accepts
 HEIGHT_RULES: tuple[str, ...] = ("spread", "round_robin", "zero", "cone")
 #: the number of layers an agent may choose for a thickening move (the function takes any ≥ 2)
-MIN_LAYERS, MAX_LAYERS = 2, 4
+MIN_LAYERS, MAX_LAYERS = 2, 6
 #: copying a qubit leaves its copies with side-degree ≤ 3 (one original check, ≤ 2 chain checks)
 COPY_DEGREE = 3
 #: gauging leaves weight-3 checks

@@ -24,7 +24,7 @@ from rlsuite.vector import BatchedVectorEnv, Info
 
 SIDES = ("x", "z")
 # l ∈ {2, …, 6}: the pipeline needs 6 layers to bring HGP(Hamming) to weight 6 after coning
-LAYERS = tuple(range(moves.MIN_LAYERS, 7))
+LAYERS = tuple(range(moves.MIN_LAYERS, moves.MAX_LAYERS + 1))
 THICKEN_RULES = ("spread", "cone")
 HISTOGRAM_BINS = 16  # weights / degrees 1..15 and ≥ 16
 

@@ -300,7 +300,7 @@ def test_heights_validation() -> None:
     with pytest.raises(ValueError, match="layers"):
         thicken(code, 1)
     assert choose_heights(code, 3, "round_robin").tolist() == [0, 1, 2]
-    assert not is_legal(code, Move.thicken(5))
+    assert not is_legal(code, Move.thicken(7))  # MAX_LAYERS = 6
 
 
 # --------------------------------------------------------------------------------------------

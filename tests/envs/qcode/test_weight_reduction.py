@@ -129,3 +129,11 @@ def test_pipeline_baseline_reduces_the_x_side() -> None:
     assert results.metrics["n"][0] > 58
     with pytest.raises(ValueError, match="unknown WeightReductionVectorEnv baseline"):
         baselines.Baseline("peg", WeightReductionVectorEnv(code="steane"))
+
+
+def test_every_action_names_a_move_and_round_trips() -> None:
+    env = WeightReductionVectorEnv(code="steane", growth=2)
+    for action in range(env.num_actions):
+        move = env.action_to_move(action)
+        assert env.move_to_action(move) == action
+        assert env.describe_action(action) == ("stop" if move is None else str(move))
