@@ -119,3 +119,14 @@ def test_hypergraph_product_formulas_agree_with_qldpc() -> None:
             assert float(p.distance[0]) == code.get_distance_exact()
             checked += 1
     assert checked >= 10
+
+
+def test_estimate_equals_exact_on_bb72_and_the_toric_code_of_side_six() -> None:
+    pytest.importorskip("qldpc")
+    from rlsuite.envs.qcode.codes import named_code
+
+    g = torch.Generator().manual_seed(1)
+    for name, d in (("bb72", 6), ("toric:6", 6)):
+        code = named_code(name)
+        assert exact_distance(code) == d
+        assert float(estimate_distance(code.hx, code.hz, trials=32, generator=g)[0]) == d
