@@ -223,6 +223,12 @@ AGENTS: dict[str, AgentEntry] = {
             "sb3-contrib PPO with invalid-action masking (envs with info['action_mask'])",
             "sb3",
         ),
+        AgentEntry(
+            "rllib.PPO",
+            "rlsuite.integrations.rllib:RLlibPPO",
+            "Ray RLlib PPO (new API stack), sampling with the native batched env",
+            "ray",
+        ),
     ]
 }
 

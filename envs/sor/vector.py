@@ -176,7 +176,9 @@ class SORVectorEnv(BatchedVectorEnv):
             return self.omega_grid[actions]
         omega = actions.reshape(self.num_envs).to(torch.float64)
         low, high = self.omega_range
-        bad = ~torch.isfinite(omega) | (omega < low) | (omega > high)
+        # the action space's own float32 bounds are allowed too (float32(1.99) > 1.99)
+        lowest, highest = min(low, float(np.float32(low))), max(high, float(np.float32(high)))
+        bad = ~torch.isfinite(omega) | (omega < lowest) | (omega > highest)
         if bool(bad.any()):
             raise ValueError(
                 f"omega actions must lie in [{low}, {high}] "

@@ -281,3 +281,16 @@ def test_docstring_example_runs() -> None:
 
     result = doctest.testmod(module, raise_on_error=False)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def test_the_box_space_bounds_themselves_are_legal_actions() -> None:
+    """float32(1.99) is in the action space (and above 1.99): it must be accepted, not clipped."""
+    from rlsuite.envs.sor.vector import SORShiftedLaplacianVectorEnv
+
+    env = SORShiftedLaplacianVectorEnv(2, action_type="continuous")
+    env.reset(seed=0)
+    high = env.single_action_space.high[0]
+    assert float(high) > 1.99 and env.single_action_space.contains(
+        np.array([high], dtype=np.float32)
+    )
+    env.step(np.array([[high], [env.single_action_space.low[0]]], dtype=np.float32))

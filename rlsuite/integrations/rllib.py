@@ -1,0 +1,333 @@
+"""RLlib (Ray) on any rlsuite environment: env ids by name, and ``rllib.PPO`` as an rlsuite agent.
+
+**Environments.** RLlib's new API stack samples with ``SingleAgentEnvRunner``, which builds its
+envs with ``gymnasium.make_vec(name, num_envs=num_envs_per_env_runner,
+vectorization_mode=config.gym_env_vectorize_mode)`` and wraps the result in gymnasium's
+``DictInfoToList``. With ``config.env_runners(gym_env_vectorize_mode="vector_entry_point")`` and
+a name registered in Tune's env registry, RLlib calls the registered creator once per runner
+with ``env_config | {"num_envs": num_envs_per_env_runner}`` and expects a
+``gymnasium.vector.VectorEnv`` back. :func:`register_rllib_envs` registers every rlsuite id
+there under its own name, with a creator that returns the *native batched env* (one
+:class:`~rlsuite.vector.BatchedVectorEnv`, stepped by tensor operations; no per-env Python
+loop, no subprocesses) behind :class:`NumpyVectorEnv`, a thin view that gives RLlib what it
+expects: numpy observations, rewards, flags and infos, numpy actions in, next-step autoreset
+(the native env's own mode, which is also the one RLlib's runner assumes). Without the
+``num_envs`` key the creator returns the single ``gymnasium.Env`` (RLlib's "sync" and "async"
+modes use that one)::
+
+    register_rllib_envs()
+    config = (
+        PPOConfig()
+        .environment("rlsuite/SOR-ShiftedLaplacian-v0", env_config={"sequence_length": 8})
+        .env_runners(num_envs_per_env_runner=64, gym_env_vectorize_mode="vector_entry_point")
+    )
+
+**Agent.** :class:`RLlibPPO` (``rllib.PPO``) wraps RLlib's PPO in rlsuite's
+:class:`~rlsuite.agents.base.Agent` protocol. RLlib's runners build their own copies of the
+agent's env from its id and kwargs (``env.spec``), seeded from the agent's seed, so the env
+passed to the agent supplies the id, the spaces and the observations for ``predict``; its own
+state is not advanced by ``learn``. Checkpoints hold the RLModule's torch weights (the full
+learner module, value function included) and the config, loadable without unpickling; as with
+the SB3 agents, optimizer moments are not saved, so a resumed run is not bit-identical to an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import VectorWrapper
+
+try:
+    import ray
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.core import DEFAULT_MODULE_ID
+    from ray.tune.registry import register_env
+except ModuleNotFoundError as err:  # pragma: no cover - exercised without the extra
+    raise ModuleNotFoundError(
+        "the rllib.* agents and RLlib env registration need Ray RLlib: pip install 'rlsuite[ray]'",
+        name=err.name,
+    ) from err
+
+from rlsuite.agents.base import Agent, Callback
+from rlsuite.registry import ENVS
+from rlsuite.vector import BatchedVectorEnv
+
+VECTOR_ENTRY_POINT = "vector_entry_point"
+# keys gymnasium.make_vec adds to a vector env's spec.kwargs that are not env kwargs
+_MAKE_VEC_KEYS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers", "device")
+MODULE_PREFIX = "module."
+
+
+def _to_numpy(value: Any) -> Any:
+    """Torch tensors (also inside dicts) as numpy arrays; anything else unchanged."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, dict):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    return value
+
+
+def decimal_bounds(space: gym.spaces.Box) -> tuple[np.ndarray, np.ndarray]:
+    """A Box's bounds as float64, each read back as the shortest decimal of its stored value.
+
+    A ``float32`` Box built from ``high=1.99`` stores 1.99000001; RLlib's unsquashed actions
+    reach that value exactly, and an env that checks its range in float64 against 1.99 rejects
+    it. Clipping to these bounds moves such actions by at most one float32 ulp.
+    """
+
+    def read_back(bound: np.ndarray) -> np.ndarray:
+        return np.array([float(str(v)) for v in bound.ravel()]).reshape(bound.shape)
+
+    return read_back(space.low), read_back(space.high)
+
+
+class NumpyVectorEnv(VectorWrapper):
+    """A native rlsuite batched env seen with numpy in and out (what RLlib's runners expect).
+
+    Observations are cast to ``single_observation_space.dtype``; rewards, flags and every info
+    entry (``info["action_mask"]`` included) are numpy arrays with the batch dimension first.
+    Actions may be numpy arrays or tensors. Episode ends follow the native env: next-step
+    autoreset. ``unwrapped`` is the native env.
+
+    Seeding: an int ``seed`` gives environment ``i`` the seed ``seed * num_envs + i``, not
+    gymnasium's ``seed + i``: RLlib seeds runner ``w`` with ``config.seed + w``, and this keeps
+    the envs of different runners on disjoint episode sequences. A list of seeds is passed on.
+    """
+
+    def __init__(self, env: BatchedVectorEnv) -> None:
+        if not isinstance(env, BatchedVectorEnv):
+            raise ValueError(
+                f"NumpyVectorEnv wraps a native rlsuite batched env, got {type(env).__name__}"
+            )
+        super().__init__(env)
+        self._obs_dtype = env.single_observation_space.dtype
+
+    def reset(
+        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+            seed = int(seed) * self.num_envs
+        obs, info = self.env.reset(seed=seed, options=options)
+        return self._obs(obs), _to_numpy(info)
+
+    def step(
+        self, actions: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(actions)
+        return (
+            self._obs(obs),
+            _to_numpy(reward),
+            _to_numpy(terminated),
+            _to_numpy(truncated),
+            _to_numpy(info),
+        )
+
+    def _obs(self, obs: torch.Tensor) -> np.ndarray:
+        return _to_numpy(obs).astype(self._obs_dtype, copy=False)
+
+
+def make_rllib_env(env_id: str, env_config: Mapping[str, Any]) -> gym.Env | gym.vector.VectorEnv:
+    """The creator :func:`register_rllib_envs` registers for ``env_id``.
+
+    ``env_config`` holds the env's kwargs; with ``num_envs`` (RLlib's
+    ``vector_entry_point`` mode adds it) the result is the native batched env behind
+    :class:`NumpyVectorEnv` (``device`` in ``env_config`` places it), without it the single
+    ``gymnasium.Env``.
+    """
+    if env_id not in ENVS:
+        raise ValueError(
+            f"unknown rlsuite environment {env_id!r}; known: {', '.join(sorted(ENVS))}"
+        )
+    kwargs = dict(env_config)
+    num_envs = kwargs.pop("num_envs", None)
+    if num_envs is None:
+        kwargs.pop("device", None)
+        return gym.make(env_id, **kwargs)
+    native = gym.make_vec(
+        env_id, num_envs=int(num_envs), vectorization_mode=VECTOR_ENTRY_POINT, **kwargs
+    )
+    return NumpyVectorEnv(native)
+
+
+def register_rllib_envs() -> list[str]:
+    """Register every rlsuite env id with Tune's env registry, under its own name (idempotent).
+
+    RLlib then builds an id given to ``config.environment(id, env_config=kwargs)``; with
+    ``config.env_runners(gym_env_vectorize_mode="vector_entry_point")`` each runner gets one
+    native batched env of ``num_envs_per_env_runner`` envs (see the module docstring).
+    Returns the registered ids.
+    """
+    for env_id in ENVS:
+        register_env(env_id, functools.partial(make_rllib_env, env_id))
+    return list(ENVS)
+
+
+@dataclass
+class RLlibPPOConfig:
+    num_env_runners: int = 0  # remote EnvRunner actors; 0 samples in this process
+    num_envs_per_env_runner: int | None = None  # envs in each runner's batch; None: the env's
+    num_gpus_per_learner: float = 0.0  # GPUs for the (local) learner
+    train_batch_size: int = 4000  # env steps per algo.train() iteration (per learner)
+    lr: float = 3e-4  # Adam learning rate
+    kwargs: dict[str, Any] = field(
+        default_factory=dict
+    )  # further PPOConfig.training(...) arguments (minibatch_size, num_epochs, gamma, ...)
+
+
+class RLlibPPO(Agent):
+    """Proximal Policy Optimization (Schulman et al. 2017), RLlib's new-API-stack implementation,
+    sampling with the native batched env (see the module docstring)."""
+
+    name = "rllib.PPO"
+    Config: ClassVar[type] = RLlibPPOConfig
+
+    def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
+        super().__init__(env, config, seed=seed)
+        spec = getattr(env, "spec", None)
+        if spec is None or spec.id not in ENVS:
+            raise ValueError(
+                f"{self.name} needs an env made by gymnasium.make_vec(id, "
+                "vectorization_mode='vector_entry_point') for a registered rlsuite id, so that "
+                f"RLlib's runners can build their own copies; got {type(env).__name__} without one"
+            )
+        cfg = self.config
+        if cfg.num_env_runners < 0:
+            raise ValueError(f"num_env_runners must be >= 0, got {cfg.num_env_runners}")
+        num_envs = cfg.num_envs_per_env_runner or env.num_envs
+        env_config = {k: v for k, v in spec.kwargs.items() if k not in _MAKE_VEC_KEYS}
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False)
+        register_rllib_envs()
+        try:
+            ppo = (
+                PPOConfig()
+                .environment(spec.id, env_config=env_config)
+                .env_runners(
+                    num_env_runners=cfg.num_env_runners,
+                    num_envs_per_env_runner=num_envs,
+                    gym_env_vectorize_mode=VECTOR_ENTRY_POINT,
+                )
+                .learners(num_gpus_per_learner=cfg.num_gpus_per_learner)
+                .training(
+                    train_batch_size_per_learner=cfg.train_batch_size,
+                    lr=cfg.lr,
+                    **cfg.kwargs,
+                )
+                .debugging(seed=self.seed)
+            )
+        except TypeError as err:
+            raise ValueError(f"agent.params.kwargs for {self.name}: {err}") from err
+        try:
+            self.algo = ppo.build_algo()
+        except ValueError as err:  # RLlib validates the config here
+            raise ValueError(f"{self.name} config for {spec.id}: {err}") from err
+        self._sampled_lifetime = 0
+
+    # -- learning ------------------------------------------------------------------------------
+    def learn(self, total_steps: int, callback: Callback | None = None) -> RLlibPPO:
+        """Run ``algo.train()`` iterations until ``total_steps`` more env steps are sampled.
+
+        The callback runs after every iteration (not every env step: RLlib samples a whole
+        train batch per iteration) with the iteration's episode return and losses.
+        """
+        target = self.num_timesteps + int(total_steps)
+        while self.num_timesteps < target:
+            result = self.algo.train()
+            runners = result.get("env_runners", {})
+            lifetime = int(runners.get("num_env_steps_sampled_lifetime", 0))
+            self.num_timesteps += max(lifetime - self._sampled_lifetime, 0)
+            self._sampled_lifetime = lifetime
+            if callback is not None and callback(self, _metrics(result)) is False:
+                break
+        return self
+
+    # -- acting --------------------------------------------------------------------------------
+    def _module(self) -> Any:
+        return self.algo.get_module(DEFAULT_MODULE_ID)
+
+    def predict(self, obs: Any, deterministic: bool = True) -> Any:
+        """Actions of the RLModule (``forward_inference``) for a batch of observations."""
+        as_tensor = isinstance(obs, torch.Tensor)
+        module = self._module()
+        device = next(module.parameters()).device
+        space = self.env.single_observation_space
+        batch = torch.as_tensor(np.asarray(_to_numpy(obs), dtype=space.dtype), device=device)
+        with torch.no_grad():
+            out = module.forward_inference({"obs": batch})
+            dist = module.get_inference_action_dist_cls().from_logits(out["action_dist_inputs"])
+            if deterministic:
+                dist = dist.to_deterministic()
+            actions = dist.sample().cpu().numpy()
+        actions = self._to_env_actions(actions)
+        if as_tensor:
+            return torch.as_tensor(actions, device=obs.device)
+        return actions
+
+    def _to_env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """As RLlib's module-to-env step: ``Box`` actions unsquashed from [-1, 1] (RLlib's
+        ``normalize_actions``, on by default), then clipped to :func:`decimal_bounds` (float64)."""
+        space = self.env.single_action_space
+        if not isinstance(space, gym.spaces.Box):
+            return actions
+        actions = actions.astype(np.float64)
+        low, high = decimal_bounds(space)
+        if self.algo.config.normalize_actions:
+            with np.errstate(invalid="ignore"):  # unbounded dimensions stay as they are
+                unsquashed = low + (np.clip(actions, -1.0, 1.0) + 1.0) * (high - low) / 2.0
+            actions = np.where(np.isfinite(low) & np.isfinite(high), unsquashed, actions)
+        return np.clip(actions, low, high)
+
+    # -- state ---------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        weights = self.algo.learner_group.get_weights(module_ids=[DEFAULT_MODULE_ID])
+        return {
+            MODULE_PREFIX + k: torch.as_tensor(np.asarray(v)).clone()
+            for k, v in weights[DEFAULT_MODULE_ID].items()
+        }
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        current = self.state_dict()
+        weights = {k: v for k, v in state.items() if k.startswith(MODULE_PREFIX)}
+        if set(weights) != set(current):
+            raise ValueError(
+                f"checkpoint does not fit this {self.name} module: missing "
+                f"{sorted(set(current) - set(weights))}, unexpected {sorted(set(weights) - set(current))}"
+            )
+        for key, value in weights.items():
+            if tuple(value.shape) != tuple(current[key].shape):
+                raise ValueError(
+                    f"checkpoint weight {key!r} has shape {tuple(value.shape)}, this module's "
+                    f"is {tuple(current[key].shape)}"
+                )
+        module_state = {
+            k.removeprefix(MODULE_PREFIX): v.detach().cpu().numpy() for k, v in weights.items()
+        }
+        self.algo.learner_group.set_weights({DEFAULT_MODULE_ID: module_state})
+        self.algo.env_runner_group.sync_weights(
+            from_worker_or_learner_group=self.algo.learner_group, inference_only=True
+        )
+
+    def close(self) -> None:
+        """Stop the algorithm's runners and learners (Ray itself stays up)."""
+        self.algo.stop()
+
+
+def _metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    """The scalar metrics of one ``algo.train()`` result that rlsuite logs."""
+    metrics: dict[str, float] = {}
+    ret = result.get("env_runners", {}).get("episode_return_mean")
+    if ret is not None and math.isfinite(float(ret)):
+        metrics["episode_return_mean"] = float(ret)
+    learner = result.get("learners", {}).get(DEFAULT_MODULE_ID, {})
+    for key in ("total_loss", "policy_loss", "vf_loss", "entropy"):
+        if key in learner:
+            metrics[key] = float(learner[key])
+    return metrics

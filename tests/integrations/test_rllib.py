@@ -1,0 +1,176 @@
+"""The RLlib adapter: env ids by name through ``vector_entry_point``, and ``rllib.PPO``.
+
+Needs the ``[ray]`` extra (``pytest -m ray``); one small local Ray instance serves the module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.ray
+
+ENV_ID = "rlsuite/SOR-ShiftedLaplacian-v0"
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    ray = pytest.importorskip("ray")
+    torch.set_num_threads(1)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _make_env(num_envs: int = 4) -> gym.vector.VectorEnv:
+    return gym.make_vec(
+        ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", sequence_length=4
+    )
+
+
+def test_numpy_view_of_the_native_env() -> None:
+    pytest.importorskip("ray")
+    from rlsuite.envs.sor.vector import SORShiftedLaplacianVectorEnv
+
+    from rlsuite.integrations.rllib import NumpyVectorEnv, make_rllib_env
+
+    env = make_rllib_env(ENV_ID, {"num_envs": 3, "sequence_length": 2})
+    assert isinstance(env, NumpyVectorEnv)
+    assert isinstance(env.unwrapped, SORShiftedLaplacianVectorEnv)
+    reference = SORShiftedLaplacianVectorEnv(3, sequence_length=2)
+    obs, _ = env.reset(seed=5)
+    ref_obs, _ = reference.reset(seed=15)  # an int seed s gives env i the seed s * num_envs + i
+    assert isinstance(obs, np.ndarray) and obs.dtype == env.single_observation_space.dtype
+    np.testing.assert_array_equal(obs, ref_obs.numpy())
+    actions = np.array([3, 4, 5])
+    for _ in range(3):  # the third step is the next-step autoreset of the native env
+        obs, reward, _, truncated, info = env.step(actions)
+        ref = reference.step(torch.as_tensor(actions))
+        np.testing.assert_array_equal(obs, ref[0].numpy())
+        np.testing.assert_array_equal(reward, ref[1].numpy())
+        np.testing.assert_array_equal(truncated, ref[3].numpy())
+        assert all(isinstance(v, np.ndarray) for v in info.values())
+    assert not truncated.any() and (reward == 0).all()
+    single = make_rllib_env(ENV_ID, {"sequence_length": 2})
+    assert isinstance(single, gym.Env) and not isinstance(single, gym.vector.VectorEnv)
+
+
+def test_rllib_builds_the_native_batched_env_by_name(ray_local: None) -> None:
+    from ray.rllib.algorithms.ppo import PPOConfig
+
+    from rlsuite.integrations.rllib import NumpyVectorEnv, register_rllib_envs
+
+    assert ENV_ID in register_rllib_envs()
+    config = (
+        PPOConfig()
+        .environment(ENV_ID, env_config={"sequence_length": 4})
+        .env_runners(
+            num_env_runners=1,
+            num_envs_per_env_runner=8,
+            gym_env_vectorize_mode="vector_entry_point",
+        )
+        .training(train_batch_size_per_learner=64, minibatch_size=32, num_epochs=1)
+    )
+    algo = config.build_algo()
+    try:
+        # the remote runner (a separate process) built one native batched env of 8
+        remote = algo.env_runner_group.foreach_env_runner(
+            lambda runner: (
+                type(runner.env.env).__name__,
+                type(runner.env.unwrapped).__name__,
+                runner.env.unwrapped.num_envs,
+            ),
+            local_env_runner=False,
+        )
+        assert remote == [(NumpyVectorEnv.__name__, "SORShiftedLaplacianVectorEnv", 8)]
+        result = algo.train()
+        assert result["env_runners"]["num_env_steps_sampled_lifetime"] >= 64
+    finally:
+        algo.stop()
+
+
+def test_rllib_ppo_learn_save_load_predict(ray_local: None, tmp_path) -> None:
+    from rlsuite.envs.sor.vector import SORShiftedLaplacianVectorEnv
+
+    from rlsuite.integrations.rllib import NumpyVectorEnv, RLlibPPO
+    from rlsuite.registry import get_agent_class
+    from rlsuite.runs import load_checkpoint
+
+    assert get_agent_class("rllib.PPO") is RLlibPPO
+    env = _make_env()
+    params = {"train_batch_size": 64, "kwargs": {"minibatch_size": 32, "num_epochs": 2}}
+    agent = RLlibPPO(env, params, seed=0)
+    runner_env = agent.algo.env_runner.env  # the local runner: RLlib's own copy, native inside
+    assert isinstance(runner_env.env, NumpyVectorEnv)
+    assert isinstance(runner_env.unwrapped, SORShiftedLaplacianVectorEnv)
+    assert runner_env.num_envs == 4
+    initial = agent.state_dict()
+    seen: list[int] = []
+    agent.learn(200, callback=lambda a, m: seen.append(a.num_timesteps) or None)
+    assert agent.num_timesteps >= 200 and seen[-1] == agent.num_timesteps
+    trained = agent.state_dict()
+    assert all(isinstance(v, torch.Tensor) for v in trained.values())
+    assert any(not torch.equal(initial[k], trained[k]) for k in trained)  # learning moved them
+
+    path = agent.save(tmp_path / "agent.pt")
+    _, meta = load_checkpoint(path)  # tensors + JSON, torch.load(weights_only=True)
+    assert meta["agent"] == "rllib.PPO" and meta["config"]["train_batch_size"] == 64
+    restored = RLlibPPO.load(path, _make_env())
+    try:
+        assert restored.num_timesteps == agent.num_timesteps
+        for key, value in restored.state_dict().items():
+            torch.testing.assert_close(value, trained[key])
+        obs, _ = env.reset(seed=1)
+        actions = agent.predict(obs)
+        assert isinstance(actions, torch.Tensor) and actions.shape == (4,)
+        torch.testing.assert_close(restored.predict(obs), actions)
+        np.testing.assert_array_equal(restored.predict(obs.numpy()), actions.numpy())
+        # the inference module of the runner, which predict uses, received the loaded weights
+        runner_weights = restored.algo.get_module().state_dict()
+        for key, value in runner_weights.items():
+            torch.testing.assert_close(value, trained["module." + key])
+        env.step(actions)
+    finally:
+        agent.close()
+        restored.close()
+
+
+def test_rllib_ppo_on_a_box_action_env(ray_local: None) -> None:
+    from rlsuite.integrations.rllib import RLlibPPO
+
+    env = gym.make_vec(
+        "rlsuite/SOR-ShiftedLaplacianContinuous-v0",
+        num_envs=4,
+        vectorization_mode="vector_entry_point",
+        sequence_length=4,
+        n=6,
+    )
+    params = {"train_batch_size": 64, "kwargs": {"minibatch_size": 32, "num_epochs": 1}}
+    agent = RLlibPPO(env, params, seed=0)
+    try:
+        agent.learn(64)  # RLlib's sampled actions reach the bounds exactly; the env accepts them
+        obs, _ = env.reset(seed=1)
+        for deterministic in (True, False):
+            omega = agent.predict(obs, deterministic=deterministic)
+            assert omega.shape == (4, 1)
+            assert bool(((omega >= 1.0) & (omega <= 1.99)).all())
+            env.step(omega)
+    finally:
+        agent.close()
+
+
+def test_rllib_errors_are_clear(ray_local: None) -> None:
+    from rlsuite.envs.sor.vector import SORShiftedLaplacianVectorEnv
+
+    from rlsuite.integrations.rllib import RLlibPPO, make_rllib_env
+
+    with pytest.raises(ValueError, match=r"gymnasium\.make_vec"):
+        RLlibPPO(SORShiftedLaplacianVectorEnv(2))
+    with pytest.raises(ValueError, match=r"agent\.params\.kwargs"):
+        RLlibPPO(_make_env(2), {"kwargs": {"not_an_argument": 1}})
+    with pytest.raises(ValueError, match="unknown rlsuite environment"):
+        make_rllib_env("rlsuite/Nope-v0", {})
