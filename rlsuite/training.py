@@ -11,7 +11,7 @@ uninterrupted one (``tests/core/test_training.py``).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +70,14 @@ def train(
     *,
     resume: str | Path | None = None,
     progress: bool = True,
+    on_checkpoint: Callable[[RunDir, int], None] | None = None,
 ) -> RunDir:
     """Train the agent a config names and return the run directory.
 
     With ``resume=RUN_DIR`` the config is the run's own (``config`` is ignored) and training
-    continues from the run's latest checkpoint.
+    continues from the run's latest checkpoint. ``on_checkpoint(run, step)``, if given, is
+    called after each checkpoint is written (``rlsuite sweep`` reports progress to Ray Tune
+    with it).
     """
     if resume is not None:
         run = RunDir.open(resume)
@@ -100,12 +103,17 @@ def train(
             "training_seeds": [config.train.seed, config.train.seed + config.env.num_envs],
         }
         run = RunDir.create(path, config_to_dict(config), meta)
-    _learn(agent, env, run, config, progress)
+    _learn(agent, env, run, config, progress, on_checkpoint)
     return run
 
 
 def _learn(
-    agent: Agent, env: BatchedVectorEnv, run: RunDir, config: ExperimentConfig, progress: bool
+    agent: Agent,
+    env: BatchedVectorEnv,
+    run: RunDir,
+    config: ExperimentConfig,
+    progress: bool,
+    on_checkpoint: Callable[[RunDir, int], None] | None = None,
 ) -> None:
     train_cfg = config.train
     remaining = train_cfg.total_steps - agent.num_timesteps
@@ -117,6 +125,8 @@ def _learn(
     def save(step: int) -> None:
         meta = {**agent.metadata(), "experiment": config_to_dict(config)}
         run.save_checkpoint(step, {**agent.checkpoint_tensors(), **env_state_tensors(env)}, meta)
+        if on_checkpoint is not None:
+            on_checkpoint(run, step)
 
     def flush(step: int) -> None:
         if sums:
