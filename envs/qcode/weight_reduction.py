@@ -439,3 +439,42 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             as_t(truncated),
             {k: as_t(v) for k, v in info.items()},
         )
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def _state_tensors(self) -> dict[str, torch.Tensor]:
+        hx, hz, qubits = self.padded_matrices()
+        as_t = lambda a: torch.as_tensor(np.asarray(a), device=self.device)  # noqa: E731
+        return {
+            "hx": hx,
+            "hz": hz,
+            "num_qubits": qubits,
+            "num_x_checks": as_t([c.hx.shape[0] for c in self.codes]),
+            "num_z_checks": as_t([c.hz.shape[0] for c in self.codes]),
+            "start_index": as_t(self.start_index),
+            "t": as_t(self.t),
+            "distance": as_t(self.distance),
+            "distance_exact": as_t(self.distance_exact),
+        }
+
+    def _load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
+        shape = (self.num_envs, self.max_checks, self.max_qubits)
+        if tuple(state["hx"].shape) != shape or tuple(state["hz"].shape) != shape:
+            raise ValueError(
+                f"checkpointed codes are padded to {tuple(state['hx'].shape)[1:]}, this env to "
+                f"{shape[1:]} (max_checks, max_qubits)"
+            )
+        hx, hz = state["hx"].cpu().numpy(), state["hz"].cpu().numpy()
+        n, mx, mz = (state[k].cpu().numpy() for k in ("num_qubits", "num_x_checks", "num_z_checks"))
+        self.start_index = state["start_index"].cpu().numpy().astype(np.int64)
+        self.codes = [
+            CSSCode(
+                hx[i, : mx[i], : n[i]],
+                hz[i, : mz[i], : n[i]],
+                name=f"{self.starts[self.start_index[i]].name}|restored",
+            )
+            for i in range(self.num_envs)
+        ]
+        self.t = state["t"].cpu().numpy().astype(np.int64)
+        self.distance = state["distance"].cpu().numpy().astype(np.float64)
+        self.distance_exact = state["distance_exact"].cpu().numpy().astype(bool)
+        self._masks = None

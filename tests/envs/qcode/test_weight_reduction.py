@@ -137,3 +137,24 @@ def test_every_action_names_a_move_and_round_trips() -> None:
         move = env.action_to_move(action)
         assert env.move_to_action(move) == action
         assert env.describe_action(action) == ("stop" if move is None else str(move))
+
+
+def test_checkpoint_round_trip_restores_the_codes() -> None:
+    env = WeightReductionVectorEnv(num_envs=2, code="steane", growth=4, max_steps=8)
+    _, info = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(2):
+        actions = np.array(
+            [rng.choice(np.flatnonzero(m[:-1])) for m in info["action_mask"].numpy()]
+        )
+        _, _, _, _, info = env.step(actions)
+    other = WeightReductionVectorEnv(num_envs=2, code="steane", growth=4, max_steps=8)
+    other.load_state_dict(env.state_dict())
+    for a, b in zip(env.codes, other.codes, strict=True):
+        np.testing.assert_array_equal(a.hx, b.hx)
+        np.testing.assert_array_equal(a.hz, b.hz)
+    np.testing.assert_array_equal(other.action_masks().numpy(), env.action_masks().numpy())
+    with pytest.raises(ValueError, match="padded to"):
+        WeightReductionVectorEnv(num_envs=2, code="steane", growth=5).load_state_dict(
+            env.state_dict()
+        )
