@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -291,8 +292,9 @@ class MallocVectorEnv(BatchedVectorEnv):
         )
         return offsets
 
+    @abstractmethod
     def _episode_info(self) -> Info:
-        raise NotImplementedError
+        """The game's ``info`` entries after a step (its ``episode_metrics``)."""
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
         return {f"game_{k}": v for k, v in self.state.to_dict().items()}

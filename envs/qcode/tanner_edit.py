@@ -154,10 +154,11 @@ class TannerEditVectorEnv(BatchedVectorEnv):
             return None
         H = np.asarray(initial)
         expected = (self.num_checks, self.num_bits)
-        if self.num_matrices == 2 and H.shape == (2, *expected):
-            pass
-        elif H.shape != expected:
-            raise ValueError(f"initial must have shape {expected}, got {H.shape}")
+        allowed = [expected] + ([(2, *expected)] if self.num_matrices == 2 else [])
+        if H.shape not in allowed:
+            raise ValueError(
+                f"initial must have shape {' or '.join(map(str, allowed))}, got {H.shape}"
+            )
         if not np.isin(H, (0, 1)).all():
             raise ValueError("initial must be a 0/1 matrix")
         H = np.broadcast_to(H, (self.num_matrices, *expected)).astype(bool)
