@@ -1,10 +1,11 @@
-"""The ``rlsuite`` command line: ``list``, ``train``, ``eval``, ``bench``.
+"""The ``rlsuite`` command line: ``list``, ``train``, ``eval``, ``sweep``, ``bench``.
 
 ::
 
     rlsuite list
     rlsuite train configs/sor/tsallis_inf.yaml --set train.total_steps=2000 --seed 1
     rlsuite eval runs/<run> --baseline best_fixed --baseline instance_optimal
+    rlsuite sweep configs/sor/tsallis_inf.yaml --grid env.kwargs.n=8,10 --seeds 3 --out sweeps/n
     rlsuite bench rlsuite/SOR-ShiftedLaplacian-v0 --num-envs 1,64,256
 
 Errors in configs, files and arguments are printed as one line naming what was wrong (exit
@@ -90,6 +91,58 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot",
         help="where to write the family's evaluation plot (PNG; default: RUN_DIR/eval/evaluation.png "
         "for families that draw one, e.g. three-body energy error against cost)",
+    )
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="a grid of overrides x seeds as Ray Tune trials (needs rlsuite[ray])",
+        description="Train and evaluate every grid point with seeds 0..N-1 (train.seed) as Ray "
+        "Tune trials of the ordinary training entry point, into run directories "
+        "OUT/<grid point>/seed<k>; failed trials are retried from their last checkpoint, and "
+        "the table of mean eval return ± 95% CI over seeds is written to OUT/sweep.csv and "
+        "OUT/sweep.json.",
+    )
+    sweep.add_argument("config", nargs="?", help="YAML experiment config (optional with --resume)")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2,...",
+        help="a config key and its values (YAML scalars), e.g. agent.params.lr=1e-3,3e-4; "
+        "repeat for more keys (the grid is their product)",
+    )
+    sweep.add_argument(
+        "--seeds", type=int, metavar="N", help="training seeds 0..N-1 per grid point (default 1)"
+    )
+    sweep.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a base config value for every trial, e.g. --set train.total_steps=2000",
+    )
+    sweep.add_argument("--out", help="the sweep's directory (default sweeps/<config name>-<time>)")
+    sweep.add_argument(
+        "--address",
+        help="Ray cluster to run on (default: $RAY_ADDRESS, else an embedded local instance); "
+        "OUT must then be shared storage that every node sees at the same path",
+    )
+    sweep.add_argument(
+        "--num-cpus", type=int, help="CPUs of the embedded local Ray instance (default: all)"
+    )
+    sweep.add_argument("--max-concurrent", type=int, metavar="K", help="at most K trials at a time")
+    sweep.add_argument(
+        "--max-failures",
+        type=int,
+        default=2,
+        metavar="F",
+        help="retries per failed trial, each from its last checkpoint (default 2)",
+    )
+    sweep.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted sweep in --out (finished trials are not rerun)",
     )
 
     bench = sub.add_parser("bench", help="native batched env vs SyncVectorEnv, steps/s ratio")
@@ -189,6 +242,33 @@ def _run(args: argparse.Namespace) -> int:
         written = write_plot(env_id, rows, args.plot or default)
         if written is not None:
             print(f"plot written to {written}")
+        return 0
+
+    if args.command == "sweep":
+        from rlsuite.sweep import print_summary, require_ray, run_sweep
+
+        require_ray()
+        outcome = run_sweep(
+            args.config,
+            args.grid,
+            args.seeds,
+            out=args.out,
+            overrides=args.overrides,
+            address=args.address,
+            num_cpus=args.num_cpus,
+            max_concurrent=args.max_concurrent,
+            max_failures=args.max_failures,
+            resume=args.resume,
+        )
+        print_summary(outcome.rows, outcome.spec)
+        print(f"written: {outcome.csv_path} and {outcome.json_path}")
+        if outcome.unfinished:
+            print(
+                f"rlsuite sweep: {outcome.unfinished} of {outcome.trials} trials did not finish; "
+                f"continue with: rlsuite sweep --out {outcome.csv_path.parent} --resume",
+                file=sys.stderr,
+            )
+            return 1
         return 0
 
     if args.command == "bench":

@@ -1,0 +1,195 @@
+"""``rlsuite sweep``: grid parsing, and (``-m ray``) sweeps on an embedded Ray instance.
+
+The Ray tests share one small local Ray instance (2 CPUs) and use tiny budgets of
+``configs/sor/tsallis_inf.yaml``; a trial is made to crash with the fault-injection file
+``OUT/<slug>/seed<k>.crash-after-checkpoint`` (see :data:`rlsuite.sweep.FAULT_SUFFIX`).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rlsuite.cli import main
+from rlsuite.config import ConfigError
+from rlsuite.sweep import FAULT_SUFFIX, expand_grid, parse_grid, point_slug, prepare_sweep
+
+CONFIG = str(Path(__file__).resolve().parents[2] / "configs" / "sor" / "tsallis_inf.yaml")
+TINY = [
+    "train.total_steps=40",
+    "train.checkpoint_every=20",
+    "train.log_every=10",
+    "env.kwargs.n=6",
+    "eval.episodes=2",
+    "eval.baselines=[]",
+]
+LR = "agent.params.learning_rate_scale"
+
+
+# -- without Ray -----------------------------------------------------------------------------------
+
+
+def test_grid_parsing_and_expansion() -> None:
+    grid = parse_grid([f"{LR}=0.5,1e-1,2", "env.kwargs.variance=low,high", "x.y=[1, 2],null"])
+    assert grid == [
+        (LR, [0.5, 0.1, 2]),
+        ("env.kwargs.variance", ["low", "high"]),
+        ("x.y", [[1, 2], None]),
+    ]
+    points = expand_grid(grid[:2])
+    assert len(points) == 6
+    assert points[0] == {LR: 0.5, "env.kwargs.variance": "low"}
+    assert points[1] == {LR: 0.5, "env.kwargs.variance": "high"}  # the last key varies fastest
+    assert expand_grid([]) == [{}]
+    assert point_slug(points[1]) == f"{LR}=0.5__env.kwargs.variance=high"
+    assert point_slug({}) == "base"
+    assert point_slug({"a.b": [1, 2]}) == "a.b=_1_2_"
+    for bad, message in [
+        ("lr", "expected 'dotted.key=v1,v2"),
+        ("a..b=1", "is not a dotted key"),
+        ("train.seed=1,2", "--seeds"),
+        ("a.b=1,,2", "empty value"),
+        ("a.b=1,1", "repeated values"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parse_grid([bad])
+    with pytest.raises(ConfigError, match="given twice"):
+        parse_grid(["a.b=1", "a.b=2"])
+
+
+def test_bad_grid_key_is_named_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"agent\.params\.learning_rat: unknown key.*did you mean"
+    ):
+        prepare_sweep(CONFIG, ["agent.params.learning_rat=1,2"], 2, tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"train\.total_steps: expected int, got 'many'"):
+        prepare_sweep(CONFIG, ["train.total_steps=100,many"], 1, tmp_path / "out")
+    with pytest.raises(ConfigError, match="--seeds"):
+        prepare_sweep(CONFIG, [], 0, tmp_path / "out")
+    spec = prepare_sweep(CONFIG, [f"{LR}=0.5,2"], 3, tmp_path / "out", TINY)
+    assert spec.slugs == [f"{LR}=0.5", f"{LR}=2"]
+    assert spec.trial_config(spec.points[1], 2).agent.params == {"learning_rate_scale": 2}
+    assert spec.trial_config(spec.points[1], 2).train.seed == 2
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_without_ray_names_the_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if importlib.util.find_spec("ray") is not None:
+        pytest.skip("ray is installed; this checks the message without it")
+    out = tmp_path / "out"
+    assert main(["sweep", CONFIG, "--grid", f"{LR}=1,2", "--out", str(out)]) == 2
+    assert "pip install 'rlsuite[ray]'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# -- with Ray --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _attempts(out: Path) -> dict[str, list[dict]]:
+    found: dict[str, list[dict]] = {}
+    for line in (out / "trials.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        found.setdefault(row["trial"], []).append(row)
+    return found
+
+
+def _steps(run: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.ray
+def test_sweep_grid_times_seeds(
+    ray_local: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("ray")
+    out = tmp_path / "sweep"
+    args = ["sweep", CONFIG, "--grid", f"{LR}=0.5,2", "--seeds", "2", "--out", str(out)]
+    assert main([*args, *(f"--set={o}" for o in TINY)]) == 0
+    printed = capsys.readouterr().out
+    assert "eval return" in printed and "2/2" in printed
+
+    with open(out / "sweep.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [r[LR] for r in rows] == ["0.5", "2"]
+    assert all(r["seeds_done"] == "2" for r in rows)
+    summary = json.loads((out / "sweep.json").read_text())
+    assert len(summary["rows"]) == 2 and len(summary["trials"]) == 4
+    for row, trial_rows in zip(rows, [summary["trials"][:2], summary["trials"][2:]], strict=True):
+        returns = [t["eval_return"] for t in trial_rows]
+        assert float(row["eval_return_mean"]) == pytest.approx(sum(returns) / 2)
+        assert float(row["eval_return_ci95_low"]) <= float(row["eval_return_mean"])
+    for slug in (f"{LR}=0.5", f"{LR}=2"):
+        for seed in (0, 1):
+            run = out / slug / f"seed{seed}"
+            assert (run / "checkpoints" / "latest").is_file()
+            assert (run / "eval" / "results.json").is_file()
+            assert _steps(run) == [10, 20, 30, 40]
+            config = (run / "config.yaml").read_text()
+            assert f"seed: {seed}" in config and "learning_rate_scale" in config
+    # a second sweep into the same --out is refused (it would mix two sweeps)
+    assert main([*args, *(f"--set={o}" for o in TINY)]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+@pytest.mark.ray
+def test_failed_trial_is_retried_from_its_checkpoint(ray_local: None, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from rlsuite.sweep import run_sweep
+
+    out = tmp_path / "sweep"
+    (out / "base").mkdir(parents=True)
+    fault = out / "base" / f"seed0{FAULT_SUFFIX}"
+    fault.write_text("once\n")
+    outcome = run_sweep(CONFIG, [], 1, out=out, overrides=TINY, max_failures=2, verbose=0)
+    assert outcome.unfinished == 0 and not fault.exists()
+    attempts = _attempts(out)["base/seed0"]
+    assert [a["start_step"] for a in attempts] == [0, 20]  # the retry resumed the checkpoint
+    run = out / "base" / "seed0"
+    assert _steps(run) == [10, 20, 30, 40]  # continued: no step logged twice, none missing
+    result = json.loads((run / "sweep_result.json").read_text())
+    assert result["attempts"] == 2 and result["steps"] == 40
+
+
+@pytest.mark.ray
+def test_resume_an_interrupted_sweep(
+    ray_local: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("ray")
+    from rlsuite.sweep import run_sweep
+
+    out = tmp_path / "sweep"
+    (out / "base").mkdir(parents=True)
+    fault = out / "base" / f"seed1{FAULT_SUFFIX}"
+    fault.write_text("always\n")
+    first = run_sweep(CONFIG, [], 2, out=out, overrides=TINY, max_failures=0, verbose=0)
+    assert first.unfinished == 1 and first.rows[0].seeds_done == 1
+    done = out / "base" / "seed0" / "sweep_result.json"
+    stamp = done.stat().st_mtime_ns
+
+    fault.unlink()
+    assert main(["sweep", "--out", str(out), "--resume", "--seeds", "3"]) == 2  # not this sweep
+    assert "--seeds 3 differs" in capsys.readouterr().err
+    assert main(["sweep", "--out", str(out), "--resume"]) == 0
+    assert "2/2" in capsys.readouterr().out
+    attempts = _attempts(out)
+    assert len(attempts["base/seed0"]) == 1  # finished before: not rerun
+    assert done.stat().st_mtime_ns == stamp
+    assert [a["start_step"] for a in attempts["base/seed1"]] == [0, 20]
+    assert _steps(out / "base" / "seed1") == [10, 20, 30, 40]
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["rows"][0]["seeds_done"] == 2
