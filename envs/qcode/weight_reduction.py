@@ -7,6 +7,7 @@ themselves are :mod:`rlsuite.envs.qcode.moves`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -163,6 +164,7 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             distance_trials,
             exact_distance_max_qubits,
         )
+        self._warned_no_qldpc = False
         self._start_distances = [self._exact_or_estimate(c)[0] for c in self.starts]
         Q, C = self.max_qubits, self.max_checks
         self._blocks = {
@@ -306,8 +308,14 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
         if code.n <= self.exact_distance_max_qubits:
             try:
                 return float(exact_distance(code)), True
-            except ModuleNotFoundError:
-                pass
+            except ModuleNotFoundError as err:
+                if not self._warned_no_qldpc:
+                    warnings.warn(
+                        f"{err}; WeightReduction uses the distance estimate (an upper bound) "
+                        "instead (info['distance_exact'] = 0)",
+                        stacklevel=2,
+                    )
+                    self._warned_no_qldpc = True
         return float(self._estimate([code], torch.tensor([key], device=self.device))[0]), False
 
     def _keys(self, ids: Sequence[int]) -> torch.Tensor:

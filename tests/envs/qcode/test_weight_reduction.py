@@ -158,3 +158,19 @@ def test_checkpoint_round_trip_restores_the_codes() -> None:
         WeightReductionVectorEnv(num_envs=2, code="steane", growth=5).load_state_dict(
             env.state_dict()
         )
+
+
+def test_without_qldpc_the_env_says_which_extra_to_install(monkeypatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_qldpc(name, *args, **kwargs):
+        if name == "qldpc" or name.startswith("qldpc."):
+            raise ModuleNotFoundError("No module named 'qldpc'", name="qldpc")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_qldpc)
+    with pytest.warns(UserWarning, match=r"pip install 'rlsuite\[qcode\]'"):
+        env = WeightReductionVectorEnv(code="steane")
+    assert env._start_distances == [3.0]  # the estimate, an upper bound
