@@ -229,6 +229,12 @@ AGENTS: dict[str, AgentEntry] = {
             "Ray RLlib PPO (new API stack), sampling with the native batched env",
             "ray",
         ),
+        AgentEntry(
+            "rllib.DQN",
+            "rlsuite.integrations.rllib:RLlibDQN",
+            "Ray RLlib DQN (new API stack, Discrete actions), sampling with the native batched env",
+            "ray",
+        ),
     ]
 }
 

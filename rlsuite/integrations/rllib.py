@@ -1,4 +1,4 @@
-"""RLlib (Ray) on any rlsuite environment: env ids by name, and ``rllib.PPO`` as an rlsuite agent.
+"""RLlib (Ray) on any rlsuite env: env ids by name; ``rllib.PPO`` and ``rllib.DQN`` as agents.
 
 **Environments.** RLlib's new API stack samples with ``SingleAgentEnvRunner``, which builds its
 envs with ``gymnasium.make_vec(name, num_envs=num_envs_per_env_runner,
@@ -22,14 +22,15 @@ modes use that one)::
         .env_runners(num_envs_per_env_runner=64, gym_env_vectorize_mode="vector_entry_point")
     )
 
-**Agent.** :class:`RLlibPPO` (``rllib.PPO``) wraps RLlib's PPO in rlsuite's
-:class:`~rlsuite.agents.base.Agent` protocol. RLlib's runners build their own copies of the
+**Agents.** :class:`RLlibPPO` (``rllib.PPO``) and :class:`RLlibDQN` (``rllib.DQN``, Discrete
+actions only) wrap RLlib's PPO and DQN in rlsuite's :class:`~rlsuite.agents.base.Agent`
+protocol; their shared part is :class:`RLlibAgent`. RLlib's runners build their own copies of the
 agent's env from its id and kwargs (``env.spec``), seeded from the agent's seed, so the env
 passed to the agent supplies the id, the spaces and the observations for ``predict``; its own
 state is not advanced by ``learn``. Checkpoints hold the RLModule's torch weights (the full
-learner module, value function included) and the config, loadable without unpickling; as with
-the SB3 agents, optimizer moments are not saved, so a resumed run is not bit-identical to an
-uninterrupted one.
+learner module: PPO's value function, DQN's target network) and the config, loadable without
+unpickling; as with the SB3 agents, optimizer moments (and DQN's replay buffer) are not saved,
+so a resumed run is not bit-identical to an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ from gymnasium.vector import VectorWrapper
 
 try:
     import ray
+    from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
+    from ray.rllib.algorithms.dqn import DQNConfig
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core import DEFAULT_MODULE_ID
     from ray.tune.registry import register_env
@@ -182,12 +185,30 @@ class RLlibPPOConfig:
     )  # further PPOConfig.training(...) arguments (minibatch_size, num_epochs, gamma, ...)
 
 
-class RLlibPPO(Agent):
-    """Proximal Policy Optimization (Schulman et al. 2017), RLlib's new-API-stack implementation,
-    sampling with the native batched env (see the module docstring)."""
+@dataclass
+class RLlibDQNConfig:
+    num_env_runners: int = 0  # remote EnvRunner actors; 0 samples in this process
+    num_envs_per_env_runner: int | None = None  # envs in each runner's batch; None: the env's
+    num_gpus_per_learner: float = 0.0  # GPUs for the (local) learner
+    train_batch_size: int = 32  # transitions per replay sample and update (per learner)
+    lr: float = 5e-4  # Adam learning rate (RLlib's DQN default)
+    kwargs: dict[str, Any] = field(
+        default_factory=dict
+    )  # further DQNConfig.training(...) arguments (replay_buffer_config={"capacity": ...},
+    # num_steps_sampled_before_learning_starts, target_network_update_freq, epsilon, ...)
 
-    name = "rllib.PPO"
-    Config: ClassVar[type] = RLlibPPOConfig
+
+class RLlibAgent(Agent):
+    """An RLlib new-API-stack algorithm as an rlsuite agent (the shared part of ``rllib.*``).
+
+    Subclasses set ``name``, ``Config`` (with the fields of :class:`RLlibPPOConfig`),
+    ``algorithm_config`` (the RLlib ``AlgorithmConfig`` class), ``metric_keys`` (the learner
+    results :meth:`learn`'s callback receives) and, where needed, override :meth:`_check_env`
+    and :meth:`_actions`.
+    """
+
+    algorithm_config: ClassVar[type[AlgorithmConfig]]
+    metric_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
         super().__init__(env, config, seed=seed)
@@ -198,6 +219,7 @@ class RLlibPPO(Agent):
                 "vectorization_mode='vector_entry_point') for a registered rlsuite id, so that "
                 f"RLlib's runners can build their own copies; got {type(env).__name__} without one"
             )
+        self._check_env(env)
         cfg = self.config
         if cfg.num_env_runners < 0:
             raise ValueError(f"num_env_runners must be >= 0, got {cfg.num_env_runners}")
@@ -207,8 +229,9 @@ class RLlibPPO(Agent):
             ray.init(include_dashboard=False)
         register_rllib_envs()
         try:
-            ppo = (
-                PPOConfig()
+            algo_config = (
+                type(self)
+                .algorithm_config()
                 .environment(spec.id, env_config=env_config)
                 .env_runners(
                     num_env_runners=cfg.num_env_runners,
@@ -226,17 +249,20 @@ class RLlibPPO(Agent):
         except TypeError as err:
             raise ValueError(f"agent.params.kwargs for {self.name}: {err}") from err
         try:
-            self.algo = ppo.build_algo()
+            self.algo = algo_config.build_algo()
         except ValueError as err:  # RLlib validates the config here
             raise ValueError(f"{self.name} config for {spec.id}: {err}") from err
         self._sampled_lifetime = 0
 
+    def _check_env(self, env: BatchedVectorEnv) -> None:
+        """Raise ``ValueError`` for an env this algorithm cannot act in (default: any is fine)."""
+
     # -- learning ------------------------------------------------------------------------------
-    def learn(self, total_steps: int, callback: Callback | None = None) -> RLlibPPO:
+    def learn(self, total_steps: int, callback: Callback | None = None) -> RLlibAgent:
         """Run ``algo.train()`` iterations until ``total_steps`` more env steps are sampled.
 
         The callback runs after every iteration (not every env step: RLlib samples a whole
-        train batch per iteration) with the iteration's episode return and losses.
+        iteration's env steps at once) with the iteration's episode return and losses.
         """
         target = self.num_timesteps + int(total_steps)
         while self.num_timesteps < target:
@@ -245,7 +271,7 @@ class RLlibPPO(Agent):
             lifetime = int(runners.get("num_env_steps_sampled_lifetime", 0))
             self.num_timesteps += max(lifetime - self._sampled_lifetime, 0)
             self._sampled_lifetime = lifetime
-            if callback is not None and callback(self, _metrics(result)) is False:
+            if callback is not None and callback(self, _metrics(result, self.metric_keys)) is False:
                 break
         return self
 
@@ -261,15 +287,22 @@ class RLlibPPO(Agent):
         space = self.env.single_observation_space
         batch = torch.as_tensor(np.asarray(_to_numpy(obs), dtype=space.dtype), device=device)
         with torch.no_grad():
-            out = module.forward_inference({"obs": batch})
-            dist = module.get_inference_action_dist_cls().from_logits(out["action_dist_inputs"])
-            if deterministic:
-                dist = dist.to_deterministic()
-            actions = dist.sample().cpu().numpy()
+            actions = self._actions(module, {"obs": batch}, deterministic).cpu().numpy()
         actions = self._to_env_actions(actions)
         if as_tensor:
             return torch.as_tensor(actions, device=obs.device)
         return actions
+
+    def _actions(
+        self, module: Any, batch: dict[str, torch.Tensor], deterministic: bool
+    ) -> torch.Tensor:
+        """The module's actions for ``batch``: its inference action distribution, made
+        deterministic (the mode) or sampled."""
+        out = module.forward_inference(batch)
+        dist = module.get_inference_action_dist_cls().from_logits(out["action_dist_inputs"])
+        if deterministic:
+            dist = dist.to_deterministic()
+        return dist.sample()
 
     def _to_env_actions(self, actions: np.ndarray) -> np.ndarray:
         """As RLlib's module-to-env step: ``Box`` actions unsquashed from [-1, 1] (RLlib's
@@ -287,6 +320,8 @@ class RLlibPPO(Agent):
 
     # -- state ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:
+        """The learner module's weights (every network, e.g. value function or target network)
+        under ``module.``; optimizer moments (and a replay buffer) are not included."""
         weights = self.algo.learner_group.get_weights(module_ids=[DEFAULT_MODULE_ID])
         return {
             MODULE_PREFIX + k: torch.as_tensor(np.asarray(v)).clone()
@@ -294,6 +329,7 @@ class RLlibPPO(Agent):
         }
 
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Set the learner module's weights and sync them to the runners' inference modules."""
         current = self.state_dict()
         weights = {k: v for k, v in state.items() if k.startswith(MODULE_PREFIX)}
         if set(weights) != set(current):
@@ -320,14 +356,58 @@ class RLlibPPO(Agent):
         self.algo.stop()
 
 
-def _metrics(result: Mapping[str, Any]) -> dict[str, float]:
-    """The scalar metrics of one ``algo.train()`` result that rlsuite logs."""
+class RLlibPPO(RLlibAgent):
+    """Proximal Policy Optimization (Schulman et al. 2017), RLlib's new-API-stack implementation,
+    sampling with the native batched env (see the module docstring)."""
+
+    name = "rllib.PPO"
+    Config: ClassVar[type] = RLlibPPOConfig
+    algorithm_config = PPOConfig
+    metric_keys = ("total_loss", "policy_loss", "vf_loss", "entropy")
+
+
+class RLlibDQN(RLlibAgent):
+    """Deep Q-Network (Mnih et al. 2015), RLlib's new-API-stack implementation (double Q and a
+    dueling head by default, prioritized episode replay), sampling with the native batched env;
+    ``Discrete`` action spaces only.
+
+    An ``algo.train()`` iteration samples at least RLlib's ``min_sample_timesteps_per_iteration``
+    (1000 for DQN) env steps, so :meth:`learn` advances in steps of that size. ``predict`` is
+    greedy in the Q-values (``forward_inference``); ``deterministic=False`` acts
+    epsilon-greedily with the exploration schedule's epsilon at ``num_timesteps``. The replay
+    buffer is not checkpointed.
+    """
+
+    name = "rllib.DQN"
+    Config: ClassVar[type] = RLlibDQNConfig
+    algorithm_config = DQNConfig
+    metric_keys = ("qf_loss", "qf_mean", "td_error_mean")
+
+    def _check_env(self, env: BatchedVectorEnv) -> None:
+        space = env.single_action_space
+        if not isinstance(space, gym.spaces.Discrete):
+            raise ValueError(
+                f"{self.name} needs a Discrete action space, got {space} "
+                f"({env.spec.id if env.spec else type(env).__name__}); use rllib.PPO for Box actions"
+            )
+
+    def _actions(
+        self, module: Any, batch: dict[str, torch.Tensor], deterministic: bool
+    ) -> torch.Tensor:
+        if deterministic:
+            return module.forward_inference(batch)["actions"]
+        return module.forward_exploration(batch, t=self.num_timesteps)["actions"]
+
+
+def _metrics(result: Mapping[str, Any], keys: Sequence[str]) -> dict[str, float]:
+    """The scalar metrics of one ``algo.train()`` result that rlsuite logs: the episode return
+    and the default module's learner results named in ``keys``."""
     metrics: dict[str, float] = {}
     ret = result.get("env_runners", {}).get("episode_return_mean")
     if ret is not None and math.isfinite(float(ret)):
         metrics["episode_return_mean"] = float(ret)
     learner = result.get("learners", {}).get(DEFAULT_MODULE_ID, {})
-    for key in ("total_loss", "policy_loss", "vf_loss", "entropy"):
+    for key in keys:
         if key in learner:
             metrics[key] = float(learner[key])
     return metrics

@@ -1,4 +1,5 @@
-"""The RLlib adapter: env ids by name through ``vector_entry_point``, and ``rllib.PPO``.
+"""The RLlib adapter: env ids by name through ``vector_entry_point``, ``rllib.PPO`` and
+``rllib.DQN``.
 
 Needs the ``[ray]`` extra (``pytest -m ray``); one small local Ray instance serves the module.
 """
@@ -163,14 +164,78 @@ def test_rllib_ppo_on_a_box_action_env(ray_local: None) -> None:
         agent.close()
 
 
+def test_rllib_dqn_learn_save_load_greedy_predict(ray_local: None, tmp_path) -> None:
+    from rlsuite.envs.sor.vector import SORShiftedLaplacianVectorEnv
+
+    from rlsuite.integrations.rllib import NumpyVectorEnv, RLlibDQN
+    from rlsuite.registry import get_agent_class
+    from rlsuite.runs import load_checkpoint
+
+    assert get_agent_class("rllib.DQN") is RLlibDQN
+    env = _make_env(64)  # one DQN iteration samples >= 1000 env steps: 16 batched steps of 64
+    params = {
+        "train_batch_size": 16,
+        "kwargs": {
+            "replay_buffer_config": {"capacity": 2000},
+            "num_steps_sampled_before_learning_starts": 128,
+            "target_network_update_freq": 100,
+        },
+    }
+    agent = RLlibDQN(env, params, seed=0)
+    runner_env = agent.algo.env_runner.env
+    assert isinstance(runner_env.env, NumpyVectorEnv)
+    assert isinstance(runner_env.unwrapped, SORShiftedLaplacianVectorEnv)
+    initial = agent.state_dict()
+    assert any(k.startswith("module._target_") for k in initial)  # the target network is saved
+    seen: list[dict[str, float]] = []
+    agent.learn(300, callback=lambda a, m: seen.append(dict(m)) or None)
+    assert agent.num_timesteps >= 300 and "qf_loss" in seen[-1]
+    trained = agent.state_dict()
+    assert any(not torch.equal(initial[k], trained[k]) for k in trained)
+
+    path = agent.save(tmp_path / "dqn.pt")
+    _, meta = load_checkpoint(path)
+    assert meta["agent"] == "rllib.DQN" and meta["config"]["train_batch_size"] == 16
+    restored = RLlibDQN.load(path, _make_env(64))
+    try:
+        assert restored.num_timesteps == agent.num_timesteps
+        for key, value in restored.state_dict().items():
+            torch.testing.assert_close(value, trained[key])
+        obs, _ = env.reset(seed=1)
+        actions = agent.predict(obs)
+        assert isinstance(actions, torch.Tensor) and actions.shape == (64,)
+        torch.testing.assert_close(restored.predict(obs), actions)
+        np.testing.assert_array_equal(restored.predict(obs.numpy()), actions.numpy())
+        module = restored.algo.get_module()  # greedy: the argmax of the Q-values
+        with torch.no_grad():
+            q_values = module.compute_q_values({"obs": obs})["qf_preds"]
+        torch.testing.assert_close(actions, q_values.argmax(-1))
+        explored = restored.predict(obs, deterministic=False)  # epsilon-greedy
+        assert explored.shape == (64,) and bool(((explored >= 0) & (explored < 20)).all())
+        env.step(actions)
+    finally:
+        agent.close()
+        restored.close()
+
+
 def test_rllib_errors_are_clear(ray_local: None) -> None:
     from rlsuite.envs.sor.vector import SORShiftedLaplacianVectorEnv
 
-    from rlsuite.integrations.rllib import RLlibPPO, make_rllib_env
+    from rlsuite.integrations.rllib import RLlibDQN, RLlibPPO, make_rllib_env
 
     with pytest.raises(ValueError, match=r"gymnasium\.make_vec"):
         RLlibPPO(SORShiftedLaplacianVectorEnv(2))
     with pytest.raises(ValueError, match=r"agent\.params\.kwargs"):
         RLlibPPO(_make_env(2), {"kwargs": {"not_an_argument": 1}})
+    box_env = gym.make_vec(
+        "rlsuite/SOR-ShiftedLaplacianContinuous-v0",
+        num_envs=2,
+        vectorization_mode="vector_entry_point",
+        sequence_length=4,
+    )
+    with pytest.raises(ValueError, match=r"rllib\.DQN needs a Discrete action space, got Box"):
+        RLlibDQN(box_env)
+    with pytest.raises(ValueError, match=r"agent\.params\.kwargs for rllib\.DQN"):
+        RLlibDQN(_make_env(2), {"kwargs": {"capacity": 1000}})  # belongs in replay_buffer_config
     with pytest.raises(ValueError, match="unknown rlsuite environment"):
         make_rllib_env("rlsuite/Nope-v0", {})
