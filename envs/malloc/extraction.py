@@ -197,8 +197,8 @@ def _tensor_nbytes(tensor: torch.Tensor, node: torch.fx.Node) -> int:
 def _storage_nbytes(tensor: torch.Tensor, node: torch.fx.Node) -> int:
     try:
         return _static_int(tensor.untyped_storage().nbytes(), "storage size", node)
-    except (RuntimeError, NotImplementedError):
-        return _tensor_nbytes(tensor, node)
+    except (RuntimeError, NotImplementedError):  # tensors without an accessible storage
+        return _tensor_nbytes(tensor, node)  # (some fake/functional tensors): numel × itemsize
 
 
 def _flatten(value: Any) -> list[Any]:

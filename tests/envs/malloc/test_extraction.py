@@ -289,8 +289,7 @@ def test_shipped_instance_matches_re_extraction(model: str) -> None:
     torchvision = pytest.importorskip("torchvision")
     name = f"{model}-train-b8-r224"
     csv_path = DATA / f"{name}.csv"
-    if not csv_path.exists():
-        pytest.skip(f"{name} is not shipped")
+    assert csv_path.exists(), f"{name} should ship in envs/malloc/data"
     rows, meta = _read_instance(csv_path)
     inst = ex.extract_model(getattr(torchvision.models, model)(weights=None), (8, 3, 224, 224))
     assert meta["name"] == name and meta["num_ops"] == inst.num_ops
