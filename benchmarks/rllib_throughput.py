@@ -20,10 +20,11 @@ the env alone (``rlsuite bench`` measures that). Episodes differ between the two
 seeds the native batch with ``seed * num_envs + i``, gymnasium's ``SyncVectorEnv`` with
 ``seed + i``), so the envs' per-step cost is comparable only on average.
 
-An env for which RLlib builds no RLModule (e.g. ``MultiBinary`` actions, the coRMAB envs) or
-whose first sampled step fails (e.g. masked envs such as ``rlsuite/MallocGame-v0``: PPO's
-default module ignores ``info["action_mask"]`` and plays illegal actions) is reported under
-``skipped`` with the reason.
+Both sides use the RLModule ``rllib.PPO`` would (:func:`~rlsuite.integrations.rllib.
+ppo_module_spec`): the masked module for masked envs such as ``rlsuite/MallocGame-v0`` (whose
+observation then carries the mask, also in ``sync`` mode), independent Bernoullis for
+``MultiBinary`` actions (the coRMAB envs). An env whose first sampled step fails is reported
+under ``skipped`` with the reason.
 
 How to run (the Ray extra, ``pip install 'rlsuite[ray]'``; the defaults take about 9 min on 2
 cores, nearly all of it in the ``sync`` side, at 20-45 steps per second)::
@@ -54,7 +55,12 @@ import torch
 from ray.rllib.algorithms.ppo import PPOConfig
 from ray.rllib.env.single_agent_env_runner import SingleAgentEnvRunner
 
-from rlsuite.integrations.rllib import VECTOR_ENTRY_POINT, register_rllib_envs
+from rlsuite.integrations.rllib import (
+    VECTOR_ENTRY_POINT,
+    make_rllib_env,
+    ppo_module_spec,
+    register_rllib_envs,
+)
 
 DEFAULT_ENVS = (
     "rlsuite/SOR-ShiftedLaplacian-v0",
@@ -69,15 +75,22 @@ MODES = {"native": VECTOR_ENTRY_POINT, "sync": "sync"}
 
 
 def make_runner(env_id: str, mode: str, num_envs: int, seed: int) -> SingleAgentEnvRunner:
-    """A local ``SingleAgentEnvRunner`` of a default ``PPOConfig`` for ``env_id``."""
+    """A local ``SingleAgentEnvRunner`` of a default ``PPOConfig`` for ``env_id``, with the
+    RLModule ``rllib.PPO`` would use."""
+    env_config = dict(ENV_KWARGS.get(env_id, {}))
+    probe = make_rllib_env(env_id, {**env_config, "num_envs": 1})
+    spec = ppo_module_spec(probe.single_action_space, probe.masked)
+    probe.close()
     config = (
         PPOConfig()
-        .environment(env_id, env_config=dict(ENV_KWARGS.get(env_id, {})))
+        .environment(env_id, env_config=env_config)
         .env_runners(
             num_env_runners=0, num_envs_per_env_runner=num_envs, gym_env_vectorize_mode=mode
         )
         .debugging(seed=seed)
     )
+    if spec is not None:
+        config = config.rl_module(rl_module_spec=spec)
     return SingleAgentEnvRunner(config=config)
 
 

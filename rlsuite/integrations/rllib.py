@@ -45,13 +45,24 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium.vector import VectorWrapper
+from gymnasium.vector.utils import batch_space
 
 try:
     import ray
     from ray.rllib.algorithms.algorithm_config import AlgorithmConfig
     from ray.rllib.algorithms.dqn import DQNConfig
     from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.algorithms.ppo.ppo_catalog import PPOCatalog
+    from ray.rllib.algorithms.ppo.torch.default_ppo_torch_rl_module import (
+        DefaultPPOTorchRLModule,
+    )
     from ray.rllib.core import DEFAULT_MODULE_ID
+    from ray.rllib.core.columns import Columns
+    from ray.rllib.core.distribution.torch.torch_distribution import (
+        TorchDeterministic,
+        TorchDistribution,
+    )
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
     from ray.tune.registry import register_env
 except ModuleNotFoundError as err:  # pragma: no cover - exercised without the extra
     raise ModuleNotFoundError(
@@ -67,6 +78,8 @@ VECTOR_ENTRY_POINT = "vector_entry_point"
 # keys gymnasium.make_vec adds to a vector env's spec.kwargs that are not env kwargs
 _MAKE_VEC_KEYS = ("num_envs", "vectorization_mode", "vector_kwargs", "wrappers", "device")
 MODULE_PREFIX = "module."
+#: the keys of a masked env's observation as RLlib sees it (:func:`masked_observation_space`)
+OBS_KEY, MASK_KEY = "observations", "action_mask"
 
 
 def _to_numpy(value: Any) -> Any:
@@ -92,13 +105,53 @@ def decimal_bounds(space: gym.spaces.Box) -> tuple[np.ndarray, np.ndarray]:
     return read_back(space.low), read_back(space.high)
 
 
+def masked_observation_space(
+    observation_space: gym.Space, action_space: gym.Space
+) -> gym.spaces.Dict:
+    """How RLlib sees a masked env's observation: ``{"observations": the env's observation,
+    "action_mask": Box(0, 1, (n,), float32)}`` (1 = legal), the layout
+    :class:`MaskedPPOTorchModule` reads. Masks exist for ``Discrete(n)`` actions only."""
+    if not isinstance(action_space, gym.spaces.Discrete):
+        raise ValueError(f"RLlib action masking here supports Discrete actions, got {action_space}")
+    mask = gym.spaces.Box(0.0, 1.0, (int(action_space.n),), np.float32)
+    return gym.spaces.Dict({OBS_KEY: observation_space, MASK_KEY: mask})
+
+
+def _has_action_mask(env: gym.Env | gym.vector.VectorEnv) -> bool:
+    base = env.unwrapped
+    return bool(getattr(getattr(base, "core", base), "has_action_mask", False))
+
+
+class MaskInObservation(gym.Wrapper):
+    """A single masked rlsuite env with ``info["action_mask"]`` also in the observation
+    (:func:`masked_observation_space`): what RLlib's own ``sync`` vectorisation needs."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.observation_space = masked_observation_space(env.observation_space, env.action_space)
+
+    def reset(self, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return self._with_mask(obs, info), info
+
+    def step(self, action: Any) -> tuple[dict[str, np.ndarray], Any, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self._with_mask(obs, info), reward, terminated, truncated, info
+
+    @staticmethod
+    def _with_mask(obs: np.ndarray, info: dict[str, Any]) -> dict[str, np.ndarray]:
+        return {OBS_KEY: obs, MASK_KEY: np.asarray(info[MASK_KEY], dtype=np.float32)}
+
+
 class NumpyVectorEnv(VectorWrapper):
     """A native rlsuite batched env seen with numpy in and out (what RLlib's runners expect).
 
     Observations are cast to ``single_observation_space.dtype``; rewards, flags and every info
     entry (``info["action_mask"]`` included) are numpy arrays with the batch dimension first.
     Actions may be numpy arrays or tensors. Episode ends follow the native env: next-step
-    autoreset. ``unwrapped`` is the native env.
+    autoreset. ``unwrapped`` is the native env. For a masked env (``has_action_mask``) the
+    observation is the dict of :func:`masked_observation_space`, whose mask row ``i`` is the
+    legal actions of the observation in row ``i``.
 
     Seeding: an int ``seed`` gives environment ``i`` the seed ``seed * num_envs + i``, not
     gymnasium's ``seed + i``: RLlib seeds runner ``w`` with ``config.seed + w``, and this keeps
@@ -112,6 +165,12 @@ class NumpyVectorEnv(VectorWrapper):
             )
         super().__init__(env)
         self._obs_dtype = env.single_observation_space.dtype
+        self.masked = bool(env.has_action_mask)
+        if self.masked:
+            self.single_observation_space = masked_observation_space(
+                env.single_observation_space, env.single_action_space
+            )
+            self.observation_space = batch_space(self.single_observation_space, env.num_envs)
 
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
@@ -119,22 +178,27 @@ class NumpyVectorEnv(VectorWrapper):
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             seed = int(seed) * self.num_envs
         obs, info = self.env.reset(seed=seed, options=options)
-        return self._obs(obs), _to_numpy(info)
+        info = _to_numpy(info)
+        return self._obs(obs, info), info
 
     def step(
         self, actions: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(actions)
+        info = _to_numpy(info)
         return (
-            self._obs(obs),
+            self._obs(obs, info),
             _to_numpy(reward),
             _to_numpy(terminated),
             _to_numpy(truncated),
-            _to_numpy(info),
+            info,
         )
 
-    def _obs(self, obs: torch.Tensor) -> np.ndarray:
-        return _to_numpy(obs).astype(self._obs_dtype, copy=False)
+    def _obs(self, obs: torch.Tensor, info: dict[str, Any]) -> Any:
+        obs = _to_numpy(obs).astype(self._obs_dtype, copy=False)
+        if not self.masked:
+            return obs
+        return {OBS_KEY: obs, MASK_KEY: info[MASK_KEY].astype(np.float32)}
 
 
 def make_rllib_env(env_id: str, env_config: Mapping[str, Any]) -> gym.Env | gym.vector.VectorEnv:
@@ -153,7 +217,8 @@ def make_rllib_env(env_id: str, env_config: Mapping[str, Any]) -> gym.Env | gym.
     num_envs = kwargs.pop("num_envs", None)
     if num_envs is None:
         kwargs.pop("device", None)
-        return gym.make(env_id, **kwargs)
+        env = gym.make(env_id, **kwargs)
+        return MaskInObservation(env) if _has_action_mask(env) else env
     native = gym.make_vec(
         env_id, num_envs=int(num_envs), vectorization_mode=VECTOR_ENTRY_POINT, **kwargs
     )
@@ -171,6 +236,118 @@ def register_rllib_envs() -> list[str]:
     for env_id in ENVS:
         register_env(env_id, functools.partial(make_rllib_env, env_id))
     return list(ENVS)
+
+
+class MaskedPPOTorchModule(DefaultPPOTorchRLModule):
+    """RLlib's default PPO module with the illegal actions removed from its distribution.
+
+    The observation is the dict of :func:`masked_observation_space`; the networks see only
+    ``"observations"``, and the logits of actions whose mask entry is 0 are replaced by the
+    dtype's lowest value, so after the softmax they have probability exactly 0. This holds when
+    sampling, in inference and in the loss, so the probability ratio and the entropy PPO
+    optimises are those of the masked distribution ("invalid action masking": Huang & Ontañón,
+    "A Closer Look at Invalid Action Masking in Policy Gradient Algorithms", FLAIRS 2022; the
+    same rule as sb3-contrib's MaskablePPO).
+    """
+
+    def __init__(self, *args: Any, observation_space: gym.Space | None = None, **kwargs: Any):
+        if not (
+            isinstance(observation_space, gym.spaces.Dict)
+            and set(observation_space.spaces) == {OBS_KEY, MASK_KEY}
+        ):
+            raise ValueError(
+                f"MaskedPPOTorchModule needs a Dict observation space with keys {OBS_KEY!r} and "
+                f"{MASK_KEY!r} (see masked_observation_space), got {observation_space}"
+            )
+        super().__init__(*args, observation_space=observation_space[OBS_KEY], **kwargs)
+        self.observation_space = observation_space  # what the env (and the connectors) give
+
+    @staticmethod
+    def _split(batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+        """(mask, the batch with only the env's observations), without changing ``batch``."""
+        obs = batch[Columns.OBS]
+        if not isinstance(obs, Mapping) or MASK_KEY not in obs:
+            raise ValueError(
+                f"MaskedPPOTorchModule got observations without {MASK_KEY!r}: the env must give "
+                "the dict of masked_observation_space (NumpyVectorEnv does for masked envs)"
+            )
+        return obs[MASK_KEY], {**batch, Columns.OBS: obs[OBS_KEY]}
+
+    @staticmethod
+    def _masked(out: dict[str, Any], mask: torch.Tensor) -> dict[str, Any]:
+        logits = out[Columns.ACTION_DIST_INPUTS]
+        lowest = torch.finfo(logits.dtype).min
+        out[Columns.ACTION_DIST_INPUTS] = logits.masked_fill(mask < 0.5, lowest)
+        return out
+
+    def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        mask, batch = self._split(batch)
+        return self._masked(super()._forward(batch, **kwargs), mask)
+
+    def _forward_train(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        mask, batch = self._split(batch)
+        return self._masked(super()._forward_train(batch, **kwargs), mask)
+
+    def compute_values(self, batch: dict[str, Any], embeddings: Any = None) -> torch.Tensor:
+        if embeddings is None:
+            _, batch = self._split(batch)
+        return super().compute_values(batch, embeddings)
+
+
+class TorchMultiBernoulli(TorchDistribution):
+    """Independent Bernoulli actions for a ``MultiBinary(n)`` space (one logit per entry), which
+    RLlib's catalog has no distribution for. ``logp`` and ``entropy`` sum over the entries;
+    samples are int8 0/1 (the space's dtype); the deterministic action is ``logit > 0`` (each
+    entry's mode)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
+        super().__init__(logits=logits)
+
+    def _get_torch_distribution(self, logits: torch.Tensor) -> torch.distributions.Distribution:
+        base = torch.distributions.Bernoulli(logits=logits, validate_args=False)
+        return torch.distributions.Independent(base, 1)
+
+    @staticmethod
+    def required_input_dim(space: gym.Space, **kwargs: Any) -> int:
+        return int(np.prod(space.shape))
+
+    def sample(self, *, sample_shape: Any = None) -> torch.Tensor:
+        return super().sample(sample_shape=sample_shape).to(torch.int8)
+
+    def rsample(self, *, sample_shape: Any = None) -> torch.Tensor:
+        raise NotImplementedError("Bernoulli actions have no reparameterised sample")
+
+    def logp(self, value: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return self._dist.log_prob(value.to(self.logits.dtype))
+
+    def to_deterministic(self) -> TorchDeterministic:
+        return TorchDeterministic(loc=(self.logits > 0).to(torch.int8))
+
+
+class MultiBinaryPPOCatalog(PPOCatalog):
+    """RLlib's PPO catalog, with :class:`TorchMultiBernoulli` for ``MultiBinary`` actions."""
+
+    @classmethod
+    def _get_dist_cls_from_action_space(
+        cls, action_space: gym.Space, *, framework: str | None = None
+    ) -> Any:
+        if isinstance(action_space, gym.spaces.MultiBinary):
+            if framework not in (None, "torch"):
+                raise ValueError(f"MultiBinary actions need framework='torch', got {framework!r}")
+            return TorchMultiBernoulli
+        return super()._get_dist_cls_from_action_space(action_space, framework=framework)
+
+
+def ppo_module_spec(action_space: gym.Space, masked: bool) -> RLModuleSpec | None:
+    """The RLModule ``rllib.PPO`` uses where RLlib's default does not fit:
+    :class:`MaskedPPOTorchModule` for masked envs, :class:`MultiBinaryPPOCatalog` for
+    ``MultiBinary`` actions, ``None`` (RLlib's default) otherwise."""
+    if masked:
+        return RLModuleSpec(module_class=MaskedPPOTorchModule)
+    if isinstance(action_space, gym.spaces.MultiBinary):
+        return RLModuleSpec(catalog_class=MultiBinaryPPOCatalog)
+    return None
 
 
 @dataclass
@@ -248,6 +425,9 @@ class RLlibAgent(Agent):
             )
         except TypeError as err:
             raise ValueError(f"agent.params.kwargs for {self.name}: {err}") from err
+        module_spec = self._module_spec(env)
+        if module_spec is not None:
+            algo_config = algo_config.rl_module(rl_module_spec=module_spec)
         try:
             self.algo = algo_config.build_algo()
         except ValueError as err:  # RLlib validates the config here
@@ -256,6 +436,10 @@ class RLlibAgent(Agent):
 
     def _check_env(self, env: BatchedVectorEnv) -> None:
         """Raise ``ValueError`` for an env this algorithm cannot act in (default: any is fine)."""
+
+    def _module_spec(self, env: BatchedVectorEnv) -> RLModuleSpec | None:
+        """The RLModule for ``env`` where RLlib's default does not fit (``None``: the default)."""
+        return None
 
     # -- learning ------------------------------------------------------------------------------
     def learn(self, total_steps: int, callback: Callback | None = None) -> RLlibAgent:
@@ -285,9 +469,12 @@ class RLlibAgent(Agent):
         module = self._module()
         device = next(module.parameters()).device
         space = self.env.single_observation_space
-        batch = torch.as_tensor(np.asarray(_to_numpy(obs), dtype=space.dtype), device=device)
+        batch: Any = torch.as_tensor(np.asarray(_to_numpy(obs), dtype=space.dtype), device=device)
+        if self.env.has_action_mask:  # the legal actions of the agent's env now
+            mask = torch.as_tensor(_to_numpy(self.env.action_masks()), device=device)
+            batch = {OBS_KEY: batch, MASK_KEY: mask.float()}
         with torch.no_grad():
-            actions = self._actions(module, {"obs": batch}, deterministic).cpu().numpy()
+            actions = self._actions(module, {Columns.OBS: batch}, deterministic).cpu().numpy()
         actions = self._to_env_actions(actions)
         if as_tensor:
             return torch.as_tensor(actions, device=obs.device)
@@ -365,6 +552,9 @@ class RLlibPPO(RLlibAgent):
     algorithm_config = PPOConfig
     metric_keys = ("total_loss", "policy_loss", "vf_loss", "entropy")
 
+    def _module_spec(self, env: BatchedVectorEnv) -> RLModuleSpec | None:
+        return ppo_module_spec(env.single_action_space, bool(env.has_action_mask))
+
 
 class RLlibDQN(RLlibAgent):
     """Deep Q-Network (Mnih et al. 2015), RLlib's new-API-stack implementation (double Q and a
@@ -389,6 +579,12 @@ class RLlibDQN(RLlibAgent):
             raise ValueError(
                 f"{self.name} needs a Discrete action space, got {space} "
                 f"({env.spec.id if env.spec else type(env).__name__}); use rllib.PPO for Box actions"
+            )
+        if env.has_action_mask:
+            raise ValueError(
+                f"{env.spec.id if env.spec else type(env).__name__} has action masks, which "
+                f"{self.name} cannot respect (its greedy argmax would pick illegal actions); "
+                "use rllib.PPO, which masks them"
             )
 
     def _actions(

@@ -239,3 +239,131 @@ def test_rllib_errors_are_clear(ray_local: None) -> None:
         RLlibDQN(_make_env(2), {"kwargs": {"capacity": 1000}})  # belongs in replay_buffer_config
     with pytest.raises(ValueError, match="unknown rlsuite environment"):
         make_rllib_env("rlsuite/Nope-v0", {})
+
+
+def _masked_env(num_envs: int = 4) -> gym.vector.VectorEnv:
+    return gym.make_vec(
+        "rlsuite/MallocGame-v0",
+        num_envs=num_envs,
+        vectorization_mode="vector_entry_point",
+        num_buffers=12,
+        max_offsets=4,
+    )
+
+
+def test_masked_env_gives_rllib_its_mask_in_the_observation() -> None:
+    pytest.importorskip("ray")
+    from rlsuite.integrations.rllib import MaskInObservation, NumpyVectorEnv, make_rllib_env
+
+    env = make_rllib_env("rlsuite/MallocGame-v0", {"num_envs": 3, "num_buffers": 12})
+    assert isinstance(env, NumpyVectorEnv) and env.masked
+    assert set(env.single_observation_space.spaces) == {"observations", "action_mask"}
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    np.testing.assert_array_equal(obs["action_mask"], info["action_mask"].astype(np.float32))
+    rng = np.random.default_rng(0)
+    for _ in range(30):  # the mask row always belongs to the observation row beside it
+        legal = obs["action_mask"] > 0.5
+        actions = np.array([rng.choice(np.flatnonzero(row)) for row in legal])
+        obs, _, _, _, info = env.step(actions)
+        np.testing.assert_array_equal(obs["action_mask"], env.unwrapped.action_masks().numpy())
+    single = make_rllib_env("rlsuite/MallocGame-v0", {"num_buffers": 12})  # RLlib's "sync" mode
+    assert isinstance(single, MaskInObservation)
+    obs, info = single.reset(seed=0)
+    assert single.observation_space.contains(obs)
+    np.testing.assert_array_equal(obs["action_mask"], info["action_mask"].astype(np.float32))
+
+
+def test_rllib_ppo_masks_illegal_actions(ray_local: None, tmp_path) -> None:
+    from rlsuite.integrations.rllib import MaskedPPOTorchModule, RLlibPPO
+
+    env = _masked_env()
+    params = {"train_batch_size": 96, "kwargs": {"minibatch_size": 32, "num_epochs": 2}}
+    agent = RLlibPPO(env, params, seed=0)
+    restored = None
+    try:
+        assert isinstance(agent.algo.get_module(), MaskedPPOTorchModule)
+        agent.learn(192)  # RLlib samples with the module: an illegal action would raise
+        path = agent.save(tmp_path / "masked.pt")
+        restored = RLlibPPO.load(path, env)  # predict reads the masks of its env's state
+        obs, info = env.reset(seed=3)
+        legal_probability = []
+        for _ in range(40):
+            for deterministic in (True, False):
+                actions = agent.predict(obs, deterministic=deterministic)
+                mask = info["action_mask"]
+                assert bool(mask[torch.arange(4), actions].all()), "an illegal action"
+            torch.testing.assert_close(restored.predict(obs), agent.predict(obs))
+            module = agent.algo.get_module()
+            batch = {"obs": {"observations": obs, "action_mask": mask.float()}}
+            with torch.no_grad():
+                logits = module.forward_inference(batch)["action_dist_inputs"]
+            legal_probability.append(float((logits.softmax(-1) * mask).sum(-1).min()))
+            obs, _, _, _, info = env.step(actions)
+        assert min(legal_probability) == pytest.approx(1.0)  # exactly 0 on the illegal ones
+    finally:
+        agent.close()
+        if restored is not None:
+            restored.close()
+
+
+def test_rllib_dqn_refuses_masked_envs(ray_local: None) -> None:
+    from rlsuite.integrations.rllib import MaskedPPOTorchModule, RLlibDQN
+
+    with pytest.raises(ValueError, match=r"action masks.*use rllib\.PPO"):
+        RLlibDQN(_masked_env(2))
+    space = gym.spaces.Box(0, 1, (3,))
+    with pytest.raises(ValueError, match="Dict observation space"):
+        MaskedPPOTorchModule(observation_space=space, action_space=gym.spaces.Discrete(2))
+
+
+def test_multibinary_actions_are_independent_bernoullis() -> None:
+    pytest.importorskip("ray")
+    from rlsuite.integrations.rllib import MultiBinaryPPOCatalog, TorchMultiBernoulli
+
+    logits = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 0.0, 1.0]])
+    dist = TorchMultiBernoulli.from_logits(logits)
+    actions = torch.tensor([[1, 0, 1], [0, 1, 0]], dtype=torch.int8)
+    p = torch.sigmoid(logits)
+    expected = torch.where(actions.bool(), p, 1 - p).log().sum(-1)
+    torch.testing.assert_close(dist.logp(actions), expected)
+    entropy = -(p * p.log() + (1 - p) * (1 - p).log()).sum(-1)
+    torch.testing.assert_close(dist.entropy(), entropy)
+    sample = dist.sample()
+    assert sample.dtype == torch.int8 and sample.shape == (2, 3)
+    assert set(sample.unique().tolist()) <= {0, 1}
+    torch.testing.assert_close(
+        dist.to_deterministic().sample(), (logits > 0).to(torch.int8), check_dtype=False
+    )
+    space = gym.spaces.MultiBinary(3)
+    assert MultiBinaryPPOCatalog._get_dist_cls_from_action_space(space) is TorchMultiBernoulli
+    assert TorchMultiBernoulli.required_input_dim(space) == 3
+
+
+def test_rllib_ppo_on_multibinary_rmab(ray_local: None) -> None:
+    from rlsuite.integrations.rllib import RLlibPPO
+
+    def make() -> gym.vector.VectorEnv:
+        return gym.make_vec(
+            "rlsuite/CoRMAB-Budget-v0",
+            num_envs=4,
+            vectorization_mode="vector_entry_point",
+            num_arms=6,
+            budget=2,
+            infeasible="project",
+        )
+
+    env = make()
+    params = {"train_batch_size": 64, "kwargs": {"minibatch_size": 32, "num_epochs": 2}}
+    agent = RLlibPPO(env, params, seed=0)
+    try:
+        agent.learn(128)
+        obs, _ = env.reset(seed=1)
+        greedy = agent.predict(obs)
+        assert greedy.shape == (4, 6) and set(greedy.unique().tolist()) <= {0, 1}
+        torch.testing.assert_close(agent.predict(obs), greedy)  # the mode: deterministic
+        sampled = agent.predict(obs, deterministic=False)
+        assert sampled.shape == (4, 6)
+        env.step(greedy)
+    finally:
+        agent.close()
