@@ -127,30 +127,26 @@ def random_search(
 
 
 def pipeline_move(env: WeightReductionVectorEnv, code: CSSCode) -> moves.Move | None:
-    """The next move of the fixed Sabo et al. pipeline on ``code`` (``None``: stop)."""
-    degree_x = code.qubit_degrees("x")
-    if degree_x.max() > moves.COPY_DEGREE:
-        return moves.Move.copy(int(np.argmax(degree_x)), "x")
-    weight_x = code.check_weights("x")
-    if weight_x.max() > moves.GAUGE_WEIGHT:
-        return moves.Move.gauge(int(np.argmax(weight_x)), "x")
-    thickened = any("thicken" in m for m in code.info.get("moves", []))
-    if not thickened and code.qubit_degrees("z").max() > env.q_target:
-        # the fewest layers whose coned X weights and Z degrees reach the targets, else the most
-        # that fit the padding ("cone" heights balance exactly these)
-        fitting = [
-            moves.Move.thicken(layers, heights="cone", side="z")
-            for layers in LAYERS
-            if env.fits(code, moves.Move.thicken(layers, heights="cone", side="z"))
-        ]
-        for move in fitting:
-            x_ok = moves.coned_loads(code, move.layers, "cone").max(initial=0) <= env.w_target
-            z_ok = moves.thickened_degrees(code, move.layers, "cone").max(initial=0) <= env.q_target
-            if x_ok and z_ok:
-                return move
-        if fitting:
-            return fitting[-1]
+    """The next move of the fixed Sabo et al. pipeline on ``code`` (``None``: stop).
+
+    The phases run in order and never return: before the thickening, copy (the qubit of largest
+    X-degree while it is > 3) and gauge (the heaviest X check while it is > 3); then thicken
+    once if a Z check is heavier than ``w_target`` or a qubit's Z-degree exceeds ``q_target``
+    (coning after thickening needs the layers to spread its load); after it, cone the heavy Z
+    checks. Coning adds edge qubits of X-degree up to 5, which the copying phase, being over,
+    does not touch again (``moves.reduce_weights`` makes the same moves without the env)."""
+    thickened = any(m.startswith("thicken") for m in code.info.get("moves", []))
     weight_z = code.check_weights("z")
+    if not thickened:
+        degree_x = code.qubit_degrees("x")
+        if degree_x.max() > moves.COPY_DEGREE:
+            return moves.Move.copy(int(np.argmax(degree_x)), "x")
+        weight_x = code.check_weights("x")
+        if weight_x.max() > moves.GAUGE_WEIGHT:
+            return moves.Move.gauge(int(np.argmax(weight_x)), "x")
+        heavy = weight_z.max(initial=0) > env.w_target
+        if heavy or code.qubit_degrees("z").max(initial=0) > env.q_target:
+            return _pipeline_thickening(env, code)
     for c in np.argsort(-weight_z, kind="stable"):
         if weight_z[c] <= env.w_target:
             break
@@ -158,6 +154,22 @@ def pipeline_move(env: WeightReductionVectorEnv, code: CSSCode) -> moves.Move | 
         if moves.is_legal(code, move) and env.fits(code, move):
             return move
     return None
+
+
+def _pipeline_thickening(env: WeightReductionVectorEnv, code: CSSCode) -> moves.Move | None:
+    """The fewest layers whose coned X weights and Z degrees reach the targets ("cone" heights
+    balance exactly these), else the most that fit the padding (``None``: none fits)."""
+    fitting = [
+        moves.Move.thicken(layers, heights="cone", side="z")
+        for layers in LAYERS
+        if env.fits(code, moves.Move.thicken(layers, heights="cone", side="z"))
+    ]
+    for move in fitting:
+        x_ok = moves.coned_loads(code, move.layers, "cone").max(initial=0) <= env.w_target
+        z_ok = moves.thickened_degrees(code, move.layers, "cone").max(initial=0) <= env.q_target
+        if x_ok and z_ok:
+            return move
+    return fitting[-1] if fitting else None
 
 
 def greedy_move(

@@ -135,6 +135,38 @@ def test_pipeline_baseline_reduces_the_x_side() -> None:
         baselines.Baseline("peg", WeightReductionVectorEnv(code="steane"))
 
 
+def test_pipeline_phases_run_once_in_order() -> None:
+    # after the thickening only conings follow, although coning adds qubits of X-degree > 3
+    env = WeightReductionVectorEnv(code="hgp:hamming:3", max_qubits=4000, max_checks=4000)
+    code = named_code("hgp:hamming:3")
+    first = baselines.pipeline_move(env, code)
+    assert first is not None and first.kind == "copy"
+    code = moves.reduce_weights(code, layers=2, heights="cone", cone=False)
+    kinds = []
+    for _ in range(3):
+        move = baselines.pipeline_move(env, code)
+        assert move is not None
+        kinds.append(move.kind)
+        code = moves.apply_move(code, move)
+    assert kinds == ["cone"] * 3
+    assert code.qubit_degrees("x").max() > moves.COPY_DEGREE  # the coning's edge qubits
+
+
+def test_greedy_cannot_start_on_the_hgp_codes() -> None:
+    # every legal first move raises the excess weight, so the greedy policy stops at once
+    for name in ("hgp:hamming:3", "hgp:rm:1:3"):
+        env = WeightReductionVectorEnv(code=name)
+        env.reset(seed=0)
+        code, mask = env.codes[0], env.action_masks()[0].numpy()
+        before = excess(code, env.w_target, env.q_target)
+        gains = [
+            before - excess(moves.apply_move(code, env.action_to_move(int(a))), 6, 6)
+            for a in np.flatnonzero(mask[:-1])
+        ]
+        assert max(gains) < 0
+        assert baselines.greedy_move(env, code, mask) is None
+
+
 def test_every_action_names_a_move_and_round_trips() -> None:
     env = WeightReductionVectorEnv(code="steane", growth=2)
     for action in range(env.num_actions):
