@@ -14,7 +14,8 @@ agent's mean evaluation return to Tune as ``eval_return``.
 **Retries.** A trial that raises is retried by Tune up to ``max_failures`` times. A retried
 trial finds its run directory and continues it with ``train(resume=...)`` from the latest
 checkpoint, so the work before the crash is kept. Every attempt appends a line
-``{"trial", "attempt", "start_step", "time"}`` to ``OUT/trials.jsonl``.
+``{"trial", "attempt", "start_step", "time", "host", "node"}`` to ``OUT/trials.jsonl``
+(``node`` is the Ray node id the attempt ran on).
 
 **Resuming a sweep.** The sweep's spec (the resolved base config, the grid and the number of
 seeds) is saved as ``OUT/sweep.yaml`` and Tune's experiment state under ``OUT/tune``. After a
@@ -45,6 +46,7 @@ import math
 import os
 import re
 import shutil
+import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -341,6 +343,7 @@ def _checkpoint_step(run_path: Path) -> int:
 
 def _trial(params: dict[str, Any], *, spec: dict[str, Any]) -> None:
     """One Tune trial: train (or continue) a run directory, evaluate it, report the return."""
+    import ray
     from ray import tune
 
     from rlsuite.evaluation import evaluate, write_json
@@ -361,8 +364,10 @@ def _trial(params: dict[str, Any], *, spec: dict[str, Any]) -> None:
     if log.is_file():
         lines = log.read_text(encoding="utf-8").splitlines()
         attempt += sum(1 for line in lines if f'"trial": "{trial_id}"' in line)
+    where = {"host": socket.gethostname(), "node": ray.get_runtime_context().get_node_id()}
     _append_jsonl(
-        log, {"trial": trial_id, "attempt": attempt, "start_step": start, "time": time.time()}
+        log,
+        {"trial": trial_id, "attempt": attempt, "start_step": start, "time": time.time(), **where},
     )
 
     def on_checkpoint(_: RunDir, step: int) -> None:
