@@ -22,8 +22,14 @@ modes use that one)::
         .env_runners(num_envs_per_env_runner=64, gym_env_vectorize_mode="vector_entry_point")
     )
 
-**Agents.** :class:`RLlibPPO` (``rllib.PPO``) and :class:`RLlibDQN` (``rllib.DQN``, Discrete
-actions only) wrap RLlib's PPO and DQN in rlsuite's :class:`~rlsuite.agents.base.Agent`
+**Masks and MultiBinary actions.** A masked env (``has_action_mask``: the mallocGame and
+qcode families) is seen by RLlib with the mask inside its observation
+(:func:`masked_observation_space`), and ``rllib.PPO`` acts with :class:`MaskedPPOTorchModule`,
+which gives illegal actions probability 0; ``MultiBinary`` actions (coRMAB) get independent
+Bernoullis (:class:`MultiBinaryPPOCatalog`). :func:`ppo_module_spec` picks the module.
+
+**Agents.** :class:`RLlibPPO` (``rllib.PPO``) and :class:`RLlibDQN` (``rllib.DQN``, unmasked
+Discrete actions only) wrap RLlib's PPO and DQN in rlsuite's :class:`~rlsuite.agents.base.Agent`
 protocol; their shared part is :class:`RLlibAgent`. RLlib's runners build their own copies of the
 agent's env from its id and kwargs (``env.spec``), seeded from the agent's seed, so the env
 passed to the agent supplies the id, the spaces and the observations for ``predict``; its own
