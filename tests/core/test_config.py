@@ -478,3 +478,17 @@ def test_config_to_dict_is_plain_data() -> None:
         config_to_dict(dataclasses.replace(cfg, env=EnvConfig(id="e", kwargs={"bad": object()})))
     with pytest.raises(TypeError, match="needs a dataclass instance or a mapping"):
         config_to_dict(3)
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[2] / "configs").rglob("*.yaml")),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_every_shipped_config_loads(path: Path) -> None:
+    from rlsuite.registry import AGENTS, ENVS
+
+    config = load_config(path)
+    assert config.env.id in ENVS
+    assert config.agent.name in AGENTS
+    assert config.train.total_steps > 0
