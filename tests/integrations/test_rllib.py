@@ -367,3 +367,33 @@ def test_rllib_ppo_on_multibinary_rmab(ray_local: None) -> None:
         env.step(greedy)
     finally:
         agent.close()
+
+
+@pytest.mark.gpu
+def test_rllib_ppo_learner_on_a_gpu(ray_local: None) -> None:
+    # `pytest -m "ray and gpu"` on a CUDA machine in the Ray venv (ray.init sees the GPU)
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    from ray.rllib.core import DEFAULT_MODULE_ID
+
+    from rlsuite.integrations.rllib import RLlibPPO
+
+    env = _make_env()
+    params = {
+        "train_batch_size": 64,
+        "num_gpus_per_learner": 1,
+        "kwargs": {"minibatch_size": 32, "num_epochs": 1},
+    }
+    agent = RLlibPPO(env, params, seed=0)
+    try:
+        learner = agent.algo.learner_group._learner  # the local learner holds the GPU
+        module = learner.module[DEFAULT_MODULE_ID]
+        assert next(module.parameters()).device.type == "cuda"
+        before = agent.state_dict()
+        agent.learn(64)
+        after = agent.state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in after)
+        obs, _ = env.reset(seed=1)
+        assert agent.predict(obs).shape == (4,)
+    finally:
+        agent.close()
