@@ -580,17 +580,16 @@ class RLlibDQN(RLlibAgent):
     metric_keys = ("qf_loss", "qf_mean", "td_error_mean")
 
     def _check_env(self, env: BatchedVectorEnv) -> None:
-        space = env.single_action_space
+        space, env_name = env.single_action_space, env.spec.id if env.spec else type(env).__name__
         if not isinstance(space, gym.spaces.Discrete):
             raise ValueError(
-                f"{self.name} needs a Discrete action space, got {space} "
-                f"({env.spec.id if env.spec else type(env).__name__}); use rllib.PPO for Box actions"
+                f"{self.name} needs a Discrete action space, got {space} ({env_name}); "
+                "use rllib.PPO for Box actions"
             )
         if env.has_action_mask:
             raise ValueError(
-                f"{env.spec.id if env.spec else type(env).__name__} has action masks, which "
-                f"{self.name} cannot respect (its greedy argmax would pick illegal actions); "
-                "use rllib.PPO, which masks them"
+                f"{env_name} has action masks, which {self.name} cannot respect (its greedy "
+                "argmax would pick illegal actions); use rllib.PPO, which masks them"
             )
 
     def _actions(
