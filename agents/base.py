@@ -12,7 +12,9 @@
 agent sees torch tensors on the env's device. Hyperparameters live in the agent's ``Config``
 dataclass (documented defaults); a config file's ``agent.params`` fills it, and an unknown or
 mistyped key is an error before any work starts. Checkpoints hold tensors plus JSON metadata
-and load with ``torch.load(weights_only=True)`` (see :mod:`rlsuite.runs`).
+and load with ``torch.load(weights_only=True)`` (see :mod:`rlsuite.runs`); ``Agent.load(path, env,
+config_overrides={"batch_size": 64})`` changes config fields for this use of the checkpoint
+(``rlsuite eval --agent-param``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
-from rlsuite.config import config_to_dict, validate_params
+from rlsuite.config import ConfigError, build_dataclass, config_to_dict, validate_params
 from rlsuite.runs import load_checkpoint, save_checkpoint
 from rlsuite.vector import BatchedVectorEnv
 
@@ -37,10 +39,29 @@ AGENT_PREFIX = "agent/"
 
 
 class Agent(ABC):
-    """Base class: subclasses define ``name``, ``Config`` and the abstract methods."""
+    """Base class: subclasses define ``name``, ``Config`` and the abstract methods.
+
+    Two optional hooks:
+
+    - **Episode metrics.** An agent that measures its own work per episode (search nodes
+      generated, network calls, solve time, solver fallbacks) lists the names in
+      ``episode_metrics`` and implements :meth:`pop_episode_metrics`. Evaluation
+      (:func:`rlsuite.evaluation.run_agent_episodes`) calls it with the ids of the envs whose
+      episodes just ended; ``rlsuite eval`` reports the quartiles of each metric beside the
+      env's own ``episode_metrics``. The agent keeps one running value per env of the batch
+      (row ``i`` of ``predict``'s observations is env ``i``).
+    - **Ray.** ``uses_ray = True`` marks an agent that runs on Ray itself (``rllib.*``):
+      ``rlsuite train --address ADDR`` (or ``RAY_ADDRESS``) connects this process to that
+      cluster before the agent is built, so the agent's own ``ray.init`` is skipped
+      (:func:`rlsuite.training.connect_ray`). ``--address`` with any other agent is an error.
+    """
 
     name: ClassVar[str]
     Config: ClassVar[type]
+    episode_metrics: ClassVar[tuple[str, ...]] = ()
+    """Names of the per-episode values :meth:`pop_episode_metrics` returns (none by default)."""
+    uses_ray: ClassVar[bool] = False
+    """Whether the agent runs on Ray itself (see the class docstring)."""
 
     def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
         if not isinstance(env, BatchedVectorEnv):
@@ -76,6 +97,14 @@ class Agent(ABC):
     @abstractmethod
     def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
         """Inverse of :meth:`state_dict`; raise ``ValueError`` on missing or misshapen keys."""
+
+    def pop_episode_metrics(self, env_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each of :attr:`episode_metrics` for the episodes of ``env_ids`` (int64, ``(k,)``) that
+        just ended: ``{name: (k,) tensor}``, one value per id in that order; the agent then
+        starts counting those envs' next episodes from zero. Evaluation also calls it once with
+        every env id before the first episode, to drop what was counted before (e.g. during
+        ``learn``). The default, for agents without episode metrics, returns ``{}``."""
+        return {}
 
     # -- persistence shared by every agent -----------------------------------------------------
     def metadata(self) -> dict[str, Any]:
@@ -115,14 +144,55 @@ class Agent(ABC):
         return save_checkpoint(path, self.checkpoint_tensors(), self.metadata())
 
     @classmethod
-    def load(cls: type[AgentT], path: str | Path, env: BatchedVectorEnv) -> AgentT:
-        """Rebuild an agent saved by :meth:`save` (or a training checkpoint), attached to ``env``."""
+    def config_with_overrides(
+        cls, config: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None
+    ) -> Any:
+        """The agent's ``Config`` from a checkpoint's ``config`` with ``overrides`` applied.
+
+        ``overrides`` maps field names to new values; a mapping given for a mapping-valued field
+        (SB3's ``kwargs``) is merged into it key by key, so ``{"kwargs": {"batch_size": 64}}``
+        keeps the other ``kwargs``. The result is checked like ``agent.params``: an unknown key
+        names the key and lists the allowed ones, a wrong type names the key, the value and the
+        expected type, and a value the ``Config``'s own checks refuse is refused too: each a
+        :class:`~rlsuite.config.ConfigError` whose message starts with ``"--agent-param "``."""
+        saved = validate_params(cls.Config, config)  # the checkpoint's own config first
+        if not overrides:
+            return saved
+        try:
+            return build_dataclass(cls.Config, _merge(config_to_dict(saved), overrides))
+        except (ConfigError, ValueError, TypeError) as err:  # also the Config's own checks
+            raise ConfigError(f"--agent-param {err}") from None
+
+    @classmethod
+    def load(
+        cls: type[AgentT],
+        path: str | Path,
+        env: BatchedVectorEnv,
+        *,
+        config_overrides: Mapping[str, Any] | None = None,
+    ) -> AgentT:
+        """Rebuild an agent saved by :meth:`save` (or a training checkpoint), attached to ``env``.
+
+        ``config_overrides`` replace fields of the saved config before the agent is built (see
+        :meth:`config_with_overrides`), e.g. a larger search budget for evaluation."""
         tensors, meta = load_checkpoint(path)
         if meta.get("agent") != cls.name:
             raise ValueError(
                 f"{path} holds a checkpoint of agent {meta.get('agent')!r}, not {cls.name!r}; "
                 f"load it with rlsuite.registry.get_agent_class({meta.get('agent')!r})"
             )
-        agent = cls(env, meta.get("config") or {}, seed=int(meta.get("seed", 0)))
+        config = cls.config_with_overrides(meta.get("config"), config_overrides)
+        agent = cls(env, config, seed=int(meta.get("seed", 0)))
         agent.restore(tensors)
         return agent
+
+
+def _merge(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``overrides`` applied; mappings in both are merged recursively."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

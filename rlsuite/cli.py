@@ -19,6 +19,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -35,6 +36,15 @@ def _parse_sizes(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"--num-envs needs positive ints, got {text!r}")
     return sizes
+
+
+def _agent_params(items: Sequence[str]) -> dict[str, Any]:
+    """``--agent-param KEY=VALUE`` items as a nested mapping (``kwargs.batch_size=64`` ->
+    ``{"kwargs": {"batch_size": 64}}``); errors name the flag."""
+    try:
+        return apply_overrides({}, items)
+    except ConfigError as err:
+        raise ConfigError(f"--agent-param {err}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override an env keyword argument for this evaluation (repeatable; YAML value), "
         "e.g. integrator=leapfrog to transfer a three-body agent",
+    )
+    ev.add_argument(
+        "--agent-param",
+        dest="agent_params",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field of the agent's Config for this evaluation (repeatable; YAML "
+        "value, checked like agent.params before any episode), e.g. learning_rate_scale=2 or "
+        "kwargs.batch_size=64 for one SB3 constructor argument",
     )
     ev.add_argument(
         "--plot",
@@ -231,6 +251,7 @@ def _run(args: argparse.Namespace) -> int:
             baselines=args.baselines,
             device=args.device,
             env_overrides=apply_overrides({}, args.env_kwargs),
+            agent_params=_agent_params(args.agent_params),
         )
         print_table(rows, title=f"evaluation of {args.target}")
         if args.json_out:

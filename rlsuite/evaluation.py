@@ -4,7 +4,10 @@ Each seed is one episode; the agent acts deterministically. The agent and every 
 play the *same* episodes (same seeds, so the same instances), and each row of the report gives
 the mean episode return with a 95% Student-t confidence interval over episodes, and the
 quartiles of the env's episode metrics (``episode_metrics``: e.g. the three-body final energy
-error and force evaluations). A family's baselines module may expand shorthand names
+error and force evaluations) and of the agent's own (:attr:`Agent.episode_metrics
+<rlsuite.agents.base.Agent.episode_metrics>`: e.g. search nodes per episode). ``agent_params``
+override fields of the agent's ``Config`` for the evaluation (``--agent-param``), checked before
+any episode is played, and the report names them. A family's baselines module may expand shorthand names
 (``expand_baselines``) and draw the evaluation (``plot_evaluation``, see :func:`write_plot`). Seeds that the
 training run used are refused, so a reported number is never measured on training data.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +26,13 @@ import numpy as np
 import scipy.stats
 import torch
 
-from rlsuite.config import ConfigError, EnvConfig, parse_seed_range
+from rlsuite.config import ConfigError, EnvConfig, config_to_dict, parse_seed_range
 from rlsuite.registry import ENVS, get_agent_class
 from rlsuite.runs import RunDir, load_checkpoint
 from rlsuite.training import make_env
 from rlsuite.vector import BatchedVectorEnv
+
+_MAKE_VEC_KEYS = ("device", "num_envs", "vectorization_mode", "vector_kwargs", "wrappers")
 
 
 @dataclass(frozen=True)
@@ -41,13 +46,19 @@ class EvalRow:
     ci95_high: float
     mean_episode_length: float
     metrics: dict[str, tuple[float, float, float]] = field(default_factory=dict)
-    """Per episode metric (the env's ``episode_metrics``): (q25, median, q75) over episodes."""
+    """Per episode metric (the env's ``episode_metrics`` and the agent's): (q25, median, q75)
+    over episodes."""
+    agent_params: dict[str, Any] = field(default_factory=dict)
+    """The agent's config fields overridden for this evaluation (``--agent-param``), dotted key
+    -> the value used; empty for baselines and for an agent evaluated as trained."""
 
 
 @dataclass(frozen=True)
 class EpisodeResults:
-    """One value per episode: the return, the length and each of the env's episode metrics
-    (an ``info`` value at the episode's last step, e.g. the three-body final energy error)."""
+    """One value per episode: the return, the length and each episode metric: the env's (an
+    ``info`` value at the episode's last step, e.g. the three-body final energy error) and the
+    agent's (:meth:`Agent.pop_episode_metrics <rlsuite.agents.base.Agent.pop_episode_metrics>`
+    when the episode ends)."""
 
     returns: np.ndarray
     lengths: np.ndarray
@@ -71,27 +82,67 @@ def confidence_interval(values: np.ndarray, level: float = 0.95) -> tuple[float,
 def run_agent_episodes(agent: Any, env: BatchedVectorEnv, seeds: Sequence[int]) -> EpisodeResults:
     """One episode per seed, all in one batch. ``agent`` needs only
     ``predict(obs, deterministic=True)``. The env's ``episode_metrics`` (info keys) are recorded
-    at each episode's last step."""
+    at each episode's last step; an agent that declares ``episode_metrics`` of its own is asked
+    for them (``pop_episode_metrics(env_ids)``) with the ids of the envs whose episodes end at a
+    step, and once with every id before the first step (what it counted before is dropped)."""
+    env_keys = tuple(getattr(env, "episode_metrics", ()))
+    agent_keys = tuple(getattr(agent, "episode_metrics", ()))
+    shared = sorted(set(env_keys) & set(agent_keys))
+    if shared:
+        raise ValueError(
+            f"{type(agent).__name__}.episode_metrics {shared} has the same names as the env's "
+            f"episode_metrics {list(env_keys)}; rename the agent's"
+        )
     obs, _ = env.reset(seed=list(seeds))
     returns = torch.zeros(env.num_envs, dtype=torch.float64, device=env.device)
     lengths = torch.zeros(env.num_envs, dtype=torch.int64, device=env.device)
     running = torch.ones(env.num_envs, dtype=torch.bool, device=env.device)
-    keys = tuple(getattr(env, "episode_metrics", ()))
-    final = {k: torch.zeros(env.num_envs, dtype=torch.float64, device=env.device) for k in keys}
+    final = {
+        k: torch.zeros(env.num_envs, dtype=torch.float64, device=env.device)
+        for k in env_keys + agent_keys
+    }
+    if agent_keys:
+        _pop_agent_metrics(agent, torch.arange(env.num_envs, device=env.device), agent_keys)
     while bool(running.any()):
         actions = agent.predict(obs, deterministic=True)
         obs, reward, terminated, truncated, info = env.step(actions)
         returns += torch.where(running, reward.to(torch.float64), 0.0)
         lengths += running.long()
         ending = running & (terminated | truncated)
-        for k in keys:
+        for k in env_keys:
             final[k] = torch.where(ending, info[k].to(torch.float64), final[k])
+        if agent_keys and bool(ending.any()):
+            ids = ending.nonzero().squeeze(1)
+            for k, v in _pop_agent_metrics(agent, ids, agent_keys).items():
+                final[k][ids] = v
         running = running & ~ending
     return EpisodeResults(
         returns.cpu().numpy(),
         lengths.cpu().numpy(),
         {k: v.cpu().numpy() for k, v in final.items()},
     )
+
+
+def _pop_agent_metrics(
+    agent: Any, ids: torch.Tensor, keys: tuple[str, ...]
+) -> dict[str, torch.Tensor]:
+    """``agent.pop_episode_metrics(ids)``, checked: every declared key, one value per id."""
+    values = agent.pop_episode_metrics(ids)
+    if set(values) != set(keys):
+        raise ValueError(
+            f"{type(agent).__name__}.pop_episode_metrics returned the keys {sorted(values)}, "
+            f"but its episode_metrics are {sorted(keys)}"
+        )
+    out = {}
+    for k in keys:
+        value = torch.as_tensor(values[k]).to(device=ids.device, dtype=torch.float64)
+        if value.shape != ids.shape:
+            raise ValueError(
+                f"{type(agent).__name__}.pop_episode_metrics()[{k!r}] has shape "
+                f"{tuple(value.shape)}; expected one value per env id, {tuple(ids.shape)}"
+            )
+        out[k] = value
+    return out
 
 
 def resolve_checkpoint(target: str | Path) -> tuple[Path, RunDir | None]:
@@ -116,12 +167,18 @@ def evaluate(
     baselines: Sequence[str] | None = None,
     device: str = "cpu",
     env_overrides: dict[str, Any] | None = None,
+    agent_params: Mapping[str, Any] | None = None,
 ) -> list[EvalRow]:
     """Evaluate the checkpoint at ``target`` (a run dir or a file) and the named baselines.
 
     ``env_overrides`` replace env keyword arguments for this evaluation only (after the config's
     ``eval.env_kwargs``), e.g. ``{"integrator": "leapfrog"}`` to transfer a three-body agent
-    trained on Hermite to the leapfrog."""
+    trained on Hermite to the leapfrog. ``agent_params`` replace fields of the agent's saved
+    ``Config`` (a mapping is merged into a mapping-valued field, see
+    :meth:`Agent.config_with_overrides <rlsuite.agents.base.Agent.config_with_overrides>`),
+    e.g. ``{"kwargs": {"batch_size": 64}}``; an unknown key or a wrong type is a
+    :class:`ConfigError` before any env is made or episode played. The agent's row lists them
+    in ``agent_params``."""
     checkpoint, run = resolve_checkpoint(target)
     tensors, meta = load_checkpoint(checkpoint)
     experiment = meta.get("experiment") or {}
@@ -134,7 +191,8 @@ def evaluate(
     env_kwargs = dict(experiment.get("env", {}).get("kwargs", meta.get("env_kwargs", {})))
     env_kwargs.update(eval_cfg.get("env_kwargs", {}))
     env_kwargs.update(env_overrides or {})
-    env_kwargs.pop("device", None)
+    for key in _MAKE_VEC_KEYS:  # Agent.save() stores the spec's kwargs, make_vec's among them
+        env_kwargs.pop(key, None)
     seed_range = parse_seed_range(seeds or eval_cfg.get("seeds", "1000:1010"))
     n = episodes if episodes is not None else eval_cfg.get("episodes", len(seed_range))
     if not isinstance(n, int) or n < 1:
@@ -159,11 +217,13 @@ def evaluate(
         return make_env(env_cfg, num_envs=num_envs, device=device)
 
     agent_cls = get_agent_class(meta["agent"])
+    agent_config = agent_cls.config_with_overrides(meta.get("config"), agent_params)
     env = make(len(eval_seeds))
-    agent = agent_cls(env, meta.get("config") or {}, seed=int(meta.get("seed", 0)))
+    agent = agent_cls(env, agent_config, seed=int(meta.get("seed", 0)))
     agent.restore(tensors)
     agent_results = run_agent_episodes(agent, env, eval_seeds)
-    rows = [_row(meta["agent"], agent_results)]
+    overridden = _overridden(config_to_dict(agent_config), agent_params or {})
+    rows = [_row(meta["agent"], agent_results, overridden)]
     if baselines:
         module = _baselines_module(env_id)
         if module is None:
@@ -177,6 +237,19 @@ def evaluate(
                 base_returns = module.episode_returns(name, make, eval_seeds)
                 rows.append(_row(name, EpisodeResults(base_returns, agent_results.lengths)))
     return rows
+
+
+def _overridden(
+    config: Mapping[str, Any], overrides: Mapping[str, Any], prefix: str = ""
+) -> dict[str, Any]:
+    """The overridden fields as dotted keys with the values the agent's config holds."""
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and value and isinstance(config.get(key), Mapping):
+            out.update(_overridden(config[key], value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = config.get(key)
+    return out
 
 
 def _baselines_module(env_id: str) -> Any:
@@ -206,20 +279,29 @@ def write_plot(env_id: str, rows: Sequence[EvalRow], path: str | Path) -> Path |
     return Path(path)
 
 
-def _row(policy: str, results: EpisodeResults) -> EvalRow:
+def _row(
+    policy: str, results: EpisodeResults, agent_params: Mapping[str, Any] | None = None
+) -> EvalRow:
     mean, low, high = confidence_interval(results.returns)
     metrics = {
         k: tuple(float(q) for q in np.percentile(v, [25, 50, 75]))
         for k, v in results.metrics.items()
     }
     return EvalRow(
-        policy, len(results.returns), mean, low, high, float(np.mean(results.lengths)), metrics
+        policy,
+        len(results.returns),
+        mean,
+        low,
+        high,
+        float(np.mean(results.lengths)),
+        metrics,
+        dict(agent_params or {}),
     )
 
 
 def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
     """A rich table: mean episode return, its 95% CI, the mean reward per step and, per
-    episode metric, "median [q25, q75]"."""
+    episode metric, "median [q25, q75]"; below it, the agent params a row overrode."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -246,9 +328,18 @@ def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
             *quartiles,
         ]
         table.add_row(*map(escape, cells))
+    overrides = [
+        f"{r.policy} with --agent-param "
+        + " ".join(f"{k}={v!r}" for k, v in r.agent_params.items())
+        for r in rows
+        if r.agent_params
+    ]
+    if overrides:
+        table.caption = escape("; ".join(overrides))
     Console(width=max(100 + 32 * len(metric_keys), Console().width)).print(table)
 
 
 def write_json(rows: Sequence[EvalRow], path: str | Path) -> None:
-    """The rows as a JSON list (metrics as ``{key: [q25, median, q75]}``)."""
+    """The rows as a JSON list (metrics as ``{key: [q25, median, q75]}``, the overridden agent
+    params as ``agent_params: {dotted key: value}``)."""
     Path(path).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")

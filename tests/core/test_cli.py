@@ -8,15 +8,19 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
+from rlsuite.agents.base import Agent
 
 from rlsuite.cli import main
-from rlsuite.registry import AGENTS, ENVS
+from rlsuite.config import ConfigError, EnvConfig
+from rlsuite.registry import AGENTS, ENVS, AgentEntry
 from rlsuite.runs import RunDir, load_checkpoint
+from rlsuite.training import make_env
 
 CONFIG = {
     "name": "cli-test",
@@ -259,3 +263,140 @@ def test_plot_is_refused_for_a_family_without_one(tmp_path, capsys) -> None:
     capsys.readouterr()
     assert main(["eval", str(tmp_path / "run"), "--plot", str(tmp_path / "p.png")]) == 2
     assert "has no evaluation plot" in capsys.readouterr().err
+
+
+# -- --agent-param and agent episode metrics ---------------------------------------------------
+
+
+@dataclass
+class FixedActionConfig:
+    """Hyperparameters of :class:`FixedActionAgent`."""
+
+    action: int = 0  # the index into the SOR env's omega grid played at every step
+
+
+class FixedActionAgent(Agent):
+    """Plays ``config.action`` always; reports how often ``predict`` saw each env per episode."""
+
+    name = "test.fixed_action"
+    Config = FixedActionConfig
+    episode_metrics = ("predict_calls",)
+    predict_batches = 0  # every predict call of any instance, to see that none happened
+
+    def __init__(self, env, config=None, *, seed: int = 0) -> None:
+        super().__init__(env, config, seed=seed)
+        self.calls = torch.zeros(env.num_envs, dtype=torch.int64)
+
+    def learn(self, total_steps: int, callback=None) -> FixedActionAgent:
+        return self
+
+    def predict(self, obs, deterministic: bool = True):
+        type(self).predict_batches += 1
+        self.calls += 1
+        return torch.full((obs.shape[0],), self.config.action, dtype=torch.int64)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def load_state_dict(self, state) -> None:
+        pass
+
+    def pop_episode_metrics(self, env_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        values = self.calls[env_ids].clone()
+        self.calls[env_ids] = 0
+        return {"predict_calls": values}
+
+
+SOR_EVAL_KWARGS = {"variance": "low", "n": 6, "sequence_length": 4}
+
+
+@pytest.fixture
+def fixed_action_checkpoint(tmp_path, monkeypatch) -> Path:
+    """A checkpoint of :class:`FixedActionAgent` (action 0), registered for this test only."""
+    name = FixedActionAgent.name
+    monkeypatch.setitem(AGENTS, name, AgentEntry(name, f"{__name__}:FixedActionAgent", "test"))
+    monkeypatch.setattr(FixedActionAgent, "predict_batches", 0)
+    env = make_env(EnvConfig("rlsuite/SOR-ShiftedLaplacian-v0", SOR_EVAL_KWARGS))
+    return FixedActionAgent(env, {"action": 0}).save(tmp_path / "fixed.pt")
+
+
+def test_agent_param_changes_the_agent_and_the_report_names_it(
+    fixed_action_checkpoint, tmp_path, capsys
+) -> None:
+    grid = make_env(EnvConfig("rlsuite/SOR-ShiftedLaplacian-v0", SOR_EVAL_KWARGS)).omega_grid
+    omega0, omega5 = f"fixed:{float(grid[0])}", f"fixed:{float(grid[5])}"
+    out_json = tmp_path / "e.json"
+    argv = ["eval", str(fixed_action_checkpoint), "--episodes", "3", "--json", str(out_json)]
+    assert (
+        main([*argv, "--agent-param", "action=5", "--baseline", omega5, "--baseline", omega0]) == 0
+    )
+    table = capsys.readouterr().out
+    assert "test.fixed_action with --agent-param action=5" in table
+    assert "predict_calls median [q25, q75]" in table and "4 [4, 4]" in table
+    agent, fixed5, fixed0 = json.loads(out_json.read_text())
+    assert agent["agent_params"] == {"action": 5} and fixed5["agent_params"] == {}
+    # the agent now plays omega_grid[5] on the same episodes as the fixed:omega_grid[5] baseline
+    assert agent["mean_return"] == pytest.approx(fixed5["mean_return"], rel=1e-12)
+    assert agent["mean_return"] != pytest.approx(fixed0["mean_return"])
+    # one predict call per step of each 4-step episode, popped when the episode ends
+    assert agent["metrics"] == {"predict_calls": [4.0, 4.0, 4.0]}
+    assert "predict_calls" not in fixed5["metrics"]
+    # without the flag the agent plays its saved action 0, and nothing is reported as overridden
+    assert main([*argv, "--baseline", omega0]) == 0
+    agent, fixed0_again = json.loads(out_json.read_text())
+    assert agent["agent_params"] == {}
+    assert agent["mean_return"] == pytest.approx(fixed0_again["mean_return"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("param", "message"),
+    [
+        (
+            "acton=5",
+            "--agent-param acton: unknown key; allowed keys: action (did you mean 'action'?)",
+        ),
+        ("action=fast", "--agent-param action: expected int, got 'fast' (str)"),
+        ("action.x=1", "--agent-param action: expected int, got {'x': 1} (dict)"),
+    ],
+)
+def test_bad_agent_param_fails_before_any_episode(
+    fixed_action_checkpoint, tmp_path, capsys, param, message
+) -> None:
+    out_json = tmp_path / "e.json"
+    argv = ["eval", str(fixed_action_checkpoint), "--json", str(out_json), "--agent-param", param]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert FixedActionAgent.predict_batches == 0, "an episode was played"
+    assert not out_json.exists()
+
+
+def test_agent_load_applies_config_overrides(fixed_action_checkpoint) -> None:
+    env = make_env(EnvConfig("rlsuite/SOR-ShiftedLaplacian-v0", SOR_EVAL_KWARGS))
+    assert FixedActionAgent.load(fixed_action_checkpoint, env).config.action == 0
+    agent = FixedActionAgent.load(fixed_action_checkpoint, env, config_overrides={"action": 3})
+    assert agent.config == FixedActionConfig(action=3)
+    with pytest.raises(ConfigError, match=r"--agent-param action: expected int, got 1\.5"):
+        FixedActionAgent.load(fixed_action_checkpoint, env, config_overrides={"action": 1.5})
+
+
+def test_agent_param_merges_into_an_sb3_agents_kwargs(tmp_path, capsys) -> None:
+    pytest.importorskip("stable_baselines3")
+    from rlsuite.integrations.sb3 import SB3PPO
+
+    saved = {"policy": "MlpPolicy", "kwargs": {"n_steps": 8, "batch_size": 8}}
+    merged = SB3PPO.config_with_overrides(saved, {"kwargs": {"batch_size": 4}})
+    assert merged.kwargs == {"n_steps": 8, "batch_size": 4} and merged.policy == "MlpPolicy"
+    with pytest.raises(ConfigError, match="--agent-param polcy: unknown key; allowed keys: "):
+        SB3PPO.config_with_overrides(saved, {"polcy": "CnnPolicy"})
+    config = write_config(
+        tmp_path / "c.yaml",
+        agent={"name": "sb3.PPO", "params": saved},
+        train__total_steps=8,
+        train__checkpoint_every=8,
+        train__log_every=8,
+    )
+    assert main(["train", str(config), "--run-dir", str(tmp_path / "run"), "--no-progress"]) == 0
+    out_json = tmp_path / "e.json"
+    argv = ["eval", str(tmp_path / "run"), "--episodes", "2", "--json", str(out_json)]
+    assert main([*argv, "--agent-param", "kwargs.batch_size=4"]) == 0
+    assert json.loads(out_json.read_text())[0]["agent_params"] == {"kwargs.batch_size": 4}

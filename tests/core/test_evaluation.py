@@ -7,6 +7,7 @@ import json
 
 import gymnasium as gym
 import numpy as np
+import pytest
 import torch
 
 from rlsuite.evaluation import (
@@ -112,3 +113,69 @@ def test_sor_has_no_plot_and_checkpoint_env_id(tmp_path) -> None:
     assert not (tmp_path / "p.png").exists()
     checkpoint = save_checkpoint(tmp_path / "c.pt", {}, {"env_id": SOR})
     assert checkpoint_env_id(checkpoint) == SOR
+
+
+class CountingAgent:
+    """Plays action 0 and reports, per episode, how many times ``predict`` saw that env."""
+
+    episode_metrics = ("predict_calls",)
+
+    def __init__(self, num_envs: int) -> None:
+        self.calls = torch.full((num_envs,), 7.0, dtype=torch.float64)  # stale: popped first
+
+    def predict(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        self.calls += 1
+        return torch.zeros(obs.shape[0], dtype=torch.int64)
+
+    def pop_episode_metrics(self, env_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        values = self.calls[env_ids].clone()
+        self.calls[env_ids] = 0
+        return {"predict_calls": values}
+
+
+def test_agent_episode_metrics_are_popped_when_each_episode_ends(tmp_path, capsys) -> None:
+    results = run_agent_episodes(CountingAgent(len(SEEDS)), CountingEnv(len(SEEDS)), SEEDS)
+    assert set(results.metrics) == {"cost", "predict_calls"}
+    np.testing.assert_array_equal(results.metrics["predict_calls"], [1.0, 2.0, 3.0, 4.0, 4.0])
+    np.testing.assert_array_equal(results.metrics["cost"], [401.0, 102.0, 603.0, 304.0, 704.0])
+    row = _row("counting", results)
+    assert row.metrics["predict_calls"] == (2.0, 3.0, 4.0)
+    print_table([row])
+    assert "predict_calls median [q25, q75]" in capsys.readouterr().out
+    write_json([row], tmp_path / "e.json")
+    assert json.loads((tmp_path / "e.json").read_text())[0]["metrics"]["predict_calls"] == [
+        2.0,
+        3.0,
+        4.0,
+    ]
+
+
+def test_agent_episode_metrics_are_checked() -> None:
+    class Clash(CountingAgent):
+        episode_metrics = ("cost",)
+
+    class WrongKeys(CountingAgent):
+        episode_metrics = ("predict_calls", "nodes")
+
+    class WrongShape(CountingAgent):
+        def pop_episode_metrics(self, env_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"predict_calls": torch.zeros(len(env_ids) + 1)}
+
+    with pytest.raises(ValueError, match=r"same names as the env's episode_metrics \['cost'\]"):
+        run_agent_episodes(Clash(2), CountingEnv(2), [0, 1])
+    with pytest.raises(ValueError, match=r"returned the keys \['predict_calls'\].*\['nodes'"):
+        run_agent_episodes(WrongKeys(2), CountingEnv(2), [0, 1])
+    with pytest.raises(ValueError, match=r"one value per env id, \(2,\)"):
+        run_agent_episodes(WrongShape(2), CountingEnv(2), [0, 1])
+
+
+def test_agent_params_are_reported_in_the_table_and_json(tmp_path, capsys) -> None:
+    results = run_agent_episodes(Zeros(), NoMetricsEnv(2), [0, 1])
+    row = _row("sb3.PPO", results, {"kwargs.batch_size": 64, "policy": "MlpPolicy"})
+    print_table([row, _row("fixed:1.5", results)])
+    out = capsys.readouterr().out
+    assert "sb3.PPO with --agent-param kwargs.batch_size=64 policy='MlpPolicy'" in out
+    write_json([row, _row("fixed:1.5", results)], tmp_path / "e.json")
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert data[0]["agent_params"] == {"kwargs.batch_size": 64, "policy": "MlpPolicy"}
+    assert data[1]["agent_params"] == {}
