@@ -4,6 +4,7 @@
 
     rlsuite list
     rlsuite train configs/sor/tsallis_inf.yaml --set train.total_steps=2000 --seed 1
+    rlsuite train configs/sor/rllib_ppo.yaml --address ray://head:10001
     rlsuite eval runs/<run> --baseline best_fixed --baseline instance_optimal
     rlsuite sweep configs/sor/tsallis_inf.yaml --grid env.kwargs.n=8,10 --seeds 3 --out sweeps/n
     rlsuite bench rlsuite/SOR-ShiftedLaplacian-v0 --num-envs 1,64,256
@@ -75,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint"
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--address",
+        help="Ray cluster for an agent that runs on Ray itself, e.g. rllib.PPO (default: "
+        "$RAY_ADDRESS, else the agent's own embedded Ray instance); an error for other agents",
+    )
 
     ev = sub.add_parser("eval", help="evaluate a run or checkpoint on held-out seeds")
     ev.add_argument("target", help="run directory or checkpoint file")
@@ -217,7 +223,12 @@ def _run(args: argparse.Namespace) -> int:
                 raise ConfigError(
                     "--resume continues a run with its own config; drop CONFIG, --set, --seed and --device"
                 )
-            run = train(None, resume=args.resume, progress=not args.no_progress)  # type: ignore[arg-type]
+            run = train(
+                None,  # type: ignore[arg-type]
+                resume=args.resume,
+                progress=not args.no_progress,
+                address=args.address,
+            )
         else:
             if not args.config:
                 raise ConfigError("rlsuite train needs a CONFIG.yaml (or --resume RUN_DIR)")
@@ -227,7 +238,7 @@ def _run(args: argparse.Namespace) -> int:
             if args.device:
                 overrides.append(f"train.device={args.device}")
             config = load_config(args.config, overrides)
-            run = train(config, args.run_dir, progress=not args.no_progress)
+            run = train(config, args.run_dir, progress=not args.no_progress, address=args.address)
         print(f"run directory: {run.path}")
         return 0
 

@@ -6,10 +6,16 @@ checkpoint holds the agent's state *and* the environment's (its seeds, episode n
 position in the sequence), so ``rlsuite train --resume RUN_DIR`` continues a killed run where
 its last checkpoint left it; for rlsuite's own agents the resumed run ends bit-identical to an
 uninterrupted one (``tests/core/test_training.py``).
+
+An agent that runs on Ray itself (``Agent.uses_ray``: ``rllib.*``) is connected to the cluster
+at ``address`` (``rlsuite train --address``, else ``RAY_ADDRESS``) before it is built
+(:func:`connect_ray`); without either it starts its own embedded Ray instance. Ray is imported
+only then.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -56,11 +62,40 @@ def env_state_tensors(env: BatchedVectorEnv) -> dict[str, torch.Tensor]:
     return {ENV_PREFIX + k: v for k, v in env.state_dict().items()}
 
 
-def build(config: ExperimentConfig) -> tuple[BatchedVectorEnv, Agent]:
-    """Env and agent for a config (fails before any work on a bad agent name or param)."""
+def connect_ray(address: str) -> None:
+    """Connect this process to the Ray cluster at ``address`` (``ray.init(address=...)``), so
+    that an agent built afterwards runs there; a Ray instance already initialised in this
+    process (a Ray Tune trial's) is used as is."""
+    try:
+        import ray
+    except ImportError as err:
+        raise ImportError(
+            f"--address {address}: connecting to a Ray cluster needs Ray: pip install 'rlsuite[ray]'"
+        ) from err
+    if not ray.is_initialized():
+        ray.init(address=address)
+
+
+def build(
+    config: ExperimentConfig, *, address: str | None = None
+) -> tuple[BatchedVectorEnv, Agent]:
+    """Env and agent for a config (fails before any work on a bad agent name or param).
+
+    ``address``: the Ray cluster for an agent that uses Ray (``Agent.uses_ray``); ``None``
+    means ``$RAY_ADDRESS`` if set. An explicit ``address`` with an agent that does not use Ray
+    is a :class:`ConfigError` (``RAY_ADDRESS`` is then ignored)."""
     agent_cls = get_agent_class(config.agent.name)
     params = build_dataclass(agent_cls.Config, config.agent.params, where="agent.params")
+    uses_ray = bool(getattr(agent_cls, "uses_ray", False))
+    if address is not None and not uses_ray:
+        raise ConfigError(
+            f"--address {address}: agent {config.agent.name!r} does not use Ray, so it has no "
+            "cluster to run on; leave out --address (it is for Ray agents such as rllib.PPO)"
+        )
     env = make_env(config.env, device=config.train.device)
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if uses_ray and address:
+        connect_ray(address)
     return env, agent_cls(env, params, seed=config.train.seed)
 
 
@@ -71,18 +106,19 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
     on_checkpoint: Callable[[RunDir, int], None] | None = None,
+    address: str | None = None,
 ) -> RunDir:
     """Train the agent a config names and return the run directory.
 
     With ``resume=RUN_DIR`` the config is the run's own (``config`` is ignored) and training
     continues from the run's latest checkpoint. ``on_checkpoint(run, step)``, if given, is
     called after each checkpoint is written (``rlsuite sweep`` reports progress to Ray Tune
-    with it).
+    with it). ``address`` is the Ray cluster of an agent that uses Ray (see :func:`build`).
     """
     if resume is not None:
         run = RunDir.open(resume)
         config = build_dataclass(ExperimentConfig, run.config)
-        env, agent = build(config)
+        env, agent = build(config, address=address)
         checkpoint = run.latest_checkpoint()
         if checkpoint is not None:
             tensors = load_checkpoint(checkpoint)[0]
@@ -92,7 +128,9 @@ def train(
             )
         run.truncate_metrics(agent.num_timesteps)
     else:
-        env, agent = build(config)  # validates everything before the directory is created
+        env, agent = build(
+            config, address=address
+        )  # validates everything before the directory is created
         name = config.name or config.env.id.split("/")[-1].lower()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = Path(run_dir) if run_dir else Path("runs") / f"{name}-{config.agent.name}-{stamp}"

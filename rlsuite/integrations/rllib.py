@@ -392,6 +392,7 @@ class RLlibAgent(Agent):
 
     algorithm_config: ClassVar[type[AlgorithmConfig]]
     metric_keys: ClassVar[tuple[str, ...]] = ()
+    uses_ray: ClassVar[bool] = True  # rlsuite train --address connects Ray before __init__
 
     def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
         super().__init__(env, config, seed=seed)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -400,3 +401,96 @@ def test_agent_param_merges_into_an_sb3_agents_kwargs(tmp_path, capsys) -> None:
     argv = ["eval", str(tmp_path / "run"), "--episodes", "2", "--json", str(out_json)]
     assert main([*argv, "--agent-param", "kwargs.batch_size=4"]) == 0
     assert json.loads(out_json.read_text())[0]["agent_params"] == {"kwargs.batch_size": 4}
+
+
+# -- rlsuite train --address ---------------------------------------------------------------------
+
+
+class FakeRay(types.ModuleType):
+    """Stands in for the ``ray`` module (not installed here): records ``init`` calls."""
+
+    def __init__(self) -> None:
+        super().__init__("ray")
+        self.calls: list[dict[str, object]] = []
+
+    def is_initialized(self) -> bool:
+        return bool(self.calls)
+
+    def init(self, **kwargs: object) -> None:
+        self.calls.append(kwargs)
+
+
+class FakeRayAgent(FixedActionAgent):
+    """Starts its own Ray unless one is running, as the ``rllib.*`` agents do."""
+
+    name = "test.fake_ray"
+    uses_ray = True
+
+    def __init__(self, env, config=None, *, seed: int = 0) -> None:
+        import ray
+
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False)
+        super().__init__(env, config, seed=seed)
+
+
+@pytest.fixture
+def fake_ray(monkeypatch) -> FakeRay:
+    ray = FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    name = FakeRayAgent.name
+    monkeypatch.setitem(AGENTS, name, AgentEntry(name, f"{__name__}:FakeRayAgent", "test", "ray"))
+    return ray
+
+
+def _train(tmp_path: Path, agent: str, *flags: str) -> int:
+    config = write_config(tmp_path / "c.yaml", agent={"name": agent, "params": {}})
+    argv = ["train", str(config), "--run-dir", str(tmp_path / "run"), "--no-progress"]
+    return main([*argv, "--set", "train.total_steps=20", *flags])
+
+
+def test_train_address_connects_a_ray_agent_to_the_cluster(tmp_path, fake_ray) -> None:
+    assert _train(tmp_path, FakeRayAgent.name, "--address", "10.0.0.7:6379") == 0
+    # the address reached ray.init before the agent was built, so it did not start its own
+    assert fake_ray.calls == [{"address": "10.0.0.7:6379"}]
+    assert RunDir.open(tmp_path / "run").latest_checkpoint() is not None
+
+
+def test_train_reads_ray_address_from_the_environment(tmp_path, fake_ray, monkeypatch) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", "ray://head:10001")
+    assert _train(tmp_path, FakeRayAgent.name) == 0
+    assert fake_ray.calls == [{"address": "ray://head:10001"}]
+
+
+def test_train_without_an_address_leaves_ray_to_the_agent(tmp_path, fake_ray) -> None:
+    assert _train(tmp_path, FakeRayAgent.name) == 0
+    assert fake_ray.calls == [{"include_dashboard": False}]  # the agent's embedded instance
+
+
+def test_train_address_with_an_agent_without_ray_is_an_error(
+    tmp_path, fake_ray, capsys, monkeypatch
+) -> None:
+    assert _train(tmp_path, "tsallis_inf", "--address", "10.0.0.7:6379") == 2
+    err = capsys.readouterr().err
+    assert "--address 10.0.0.7:6379: agent 'tsallis_inf' does not use Ray" in err
+    assert not (tmp_path / "run").exists() and fake_ray.calls == []
+    # RAY_ADDRESS is meant for Ray agents; other agents train as usual and never touch Ray
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.7:6379")
+    assert _train(tmp_path, "tsallis_inf") == 0
+    assert fake_ray.calls == []
+
+
+def test_train_address_without_ray_installed_names_the_extra(tmp_path, fake_ray, capsys) -> None:
+    sys.modules["ray"] = None  # type: ignore[assignment]  # import ray raises (monkeypatched)
+    assert _train(tmp_path, FakeRayAgent.name, "--address", "10.0.0.7:6379") == 2
+    assert "pip install 'rlsuite[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.ray
+def test_rllib_agents_declare_that_they_use_ray() -> None:
+    pytest.importorskip("ray")
+    from rlsuite.integrations.rllib import RLlibDQN, RLlibPPO
+
+    assert RLlibPPO.uses_ray and RLlibDQN.uses_ray
