@@ -203,15 +203,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "list":
-        from rlsuite.registry import AGENTS, ENVS
+        from rlsuite.registry import AGENTS, ENVS, extra_installed
 
-        print("environments:")
+        def needs(extra: str | None) -> str:  # only where the extra is not installed
+            return f" [needs rlsuite[{extra}]]" if extra and not extra_installed(extra) else ""
+
+        print("environments (id, pip extra, summary):")
         for entry in ENVS.values():
-            print(f"  {entry.id:45s} {entry.summary}")
+            print(f"  {entry.id:45s} {entry.extra or '-':6s} {entry.summary}{needs(entry.extra)}")
         print("agents:")
         for agent in AGENTS.values():
-            extra = f" [needs rlsuite[{agent.extra}]]" if agent.extra else ""
-            print(f"  {agent.name:45s} {agent.summary}{extra}")
+            print(f"  {agent.name:45s} {agent.summary}{needs(agent.extra)}")
         return 0
 
     if args.command == "train":

@@ -4,11 +4,16 @@ Environments are registered with gymnasium on ``import rlsuite``; each id has an
 ``entry_point`` (the single ``gymnasium.Env``) and a ``vector_entry_point`` (the native batched
 ``VectorEnv``). Agents are looked up by the name a config's ``agent.name`` gives.
 Both tables import nothing heavy: classes are loaded on first use.
+
+An entry's ``extra`` names the pip extra (``pip install 'rlsuite[EXTRA]'``) whose packages it
+needs; when one of them is missing, loading the agent or making the env says which extra to
+install, and ``rlsuite list`` marks the entry (:func:`extra_installed`).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +30,7 @@ class EnvEntry:
     summary: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     baselines: str | None = None  # module with episode_returns(name, make_env, seeds)
+    extra: str | None = None  # the pip extra the env needs to be made (see EXTRA_MODULES)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,23 @@ class AgentEntry:
     def load(self) -> type:
         """Import and return the agent class (a clear error names the missing extra)."""
         return _load_object(self.target, self.extra, what=f"agent {self.name!r}")
+
+
+EXTRA_MODULES: dict[str, tuple[str, ...]] = {
+    "sb3": ("stable_baselines3", "sb3_contrib"),
+    "ray": ("ray",),
+    "mip": ("pyscipopt", "highspy"),
+    "qcode": ("qldpc",),
+    "bench": ("pyamg", "rebound"),
+}
+"""The top-level modules each pip extra of ``pyproject.toml`` installs."""
+
+
+def extra_installed(extra: str) -> bool:
+    """Whether every module of the pip extra ``extra`` is importable (found, not imported)."""
+    if extra not in EXTRA_MODULES:
+        raise ValueError(f"unknown pip extra {extra!r}; known: {', '.join(sorted(EXTRA_MODULES))}")
+    return all(importlib.util.find_spec(module) is not None for module in EXTRA_MODULES[extra])
 
 
 _SOR = "rlsuite.envs.sor"
@@ -240,16 +263,45 @@ AGENTS: dict[str, AgentEntry] = {
 
 
 def register_envs() -> None:
-    """Register every id in :data:`ENVS` with gymnasium (idempotent)."""
+    """Register every id in :data:`ENVS` with gymnasium (idempotent).
+
+    An entry with an ``extra`` is registered with :class:`EntryPointNeedingExtra` entry points,
+    so that ``gym.make`` / ``gym.make_vec`` without the extra's packages say what to install."""
     for entry in ENVS.values():
         if entry.id in gym.registry:
             continue
+        entry_point: Any = entry.entry_point
+        vector_entry_point: Any = entry.vector_entry_point
+        if entry.extra is not None:
+            what = f"environment {entry.id!r}"
+            entry_point = EntryPointNeedingExtra(entry.entry_point, entry.extra, what)
+            vector_entry_point = EntryPointNeedingExtra(entry.vector_entry_point, entry.extra, what)
         gym.register(
             id=entry.id,
-            entry_point=entry.entry_point,
-            vector_entry_point=entry.vector_entry_point,
+            entry_point=entry_point,
+            vector_entry_point=vector_entry_point,
             kwargs=dict(entry.kwargs),
         )
+
+
+@dataclass(frozen=True)
+class EntryPointNeedingExtra:
+    """A gymnasium entry point (``"module:Class"``) that is imported when called; a missing
+    optional package, at import or construction, is an ``ImportError`` that names the pip
+    extra to install."""
+
+    target: str
+    extra: str
+    what: str
+
+    def __call__(self, **kwargs: Any) -> Any:
+        creator = _load_object(self.target, self.extra, what=self.what)
+        try:
+            return creator(**kwargs)
+        except ModuleNotFoundError as err:
+            if (err.name or "").startswith("rlsuite"):
+                raise
+            raise _missing_extra(err, self.extra, self.what) from err
 
 
 def get_agent_class(name: str) -> type:
@@ -266,7 +318,11 @@ def _load_object(target: str, extra: str | None, *, what: str) -> Any:
     except ModuleNotFoundError as err:
         if extra is None or (err.name or "").startswith("rlsuite"):
             raise
-        raise ImportError(
-            f"{what} needs the optional dependency {err.name!r}: pip install 'rlsuite[{extra}]'"
-        ) from err
+        raise _missing_extra(err, extra, what) from err
     return getattr(module, attr)
+
+
+def _missing_extra(err: ModuleNotFoundError, extra: str, what: str) -> ImportError:
+    return ImportError(
+        f"{what} needs the optional dependency {err.name!r}: pip install 'rlsuite[{extra}]'"
+    )
