@@ -179,9 +179,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "list":
         from rlsuite.registry import AGENTS, ENVS
 
-        print("environments:")
+        print("environments (model: implements the search model of rlsuite.model):")
         for entry in ENVS.values():
-            print(f"  {entry.id:45s} {entry.summary}")
+            model = "model" if entry.has_model else ""
+            print(f"  {entry.id:45s} {model:5s} {entry.summary}")
         print("agents:")
         for agent in AGENTS.values():
             extra = f" [needs rlsuite[{agent.extra}]]" if agent.extra else ""

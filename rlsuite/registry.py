@@ -25,6 +25,7 @@ class EnvEntry:
     summary: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     baselines: str | None = None  # module with episode_returns(name, make_env, seeds)
+    has_model: bool = False  # the deterministic search model of rlsuite.model
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ ENVS: dict[str, EnvEntry] = {
             f"{_MALLOC}.vector:MallocGameVectorEnv",
             "the mallocGame: map an ML program's buffers onto fast (25% of peak) or slow memory",
             baselines=f"{_MALLOC}.baselines",
+            has_model=True,
         ),
         EnvEntry(
             "rlsuite/MallocPack-v0",
@@ -128,6 +130,7 @@ ENVS: dict[str, EnvEntry] = {
             f"{_MALLOC}.vector:MallocPackVectorEnv",
             "pack every buffer of an ML program into one memory, keeping the peak address low",
             baselines=f"{_MALLOC}.baselines",
+            has_model=True,
         ),
         EnvEntry(
             "rlsuite/QCode-WeightReduction-v0",
@@ -250,6 +253,11 @@ def register_envs() -> None:
             vector_entry_point=entry.vector_entry_point,
             kwargs=dict(entry.kwargs),
         )
+
+
+def ids_with_model() -> list[str]:
+    """The environment ids whose envs implement the search model (:mod:`rlsuite.model`)."""
+    return [entry.id for entry in ENVS.values() if entry.has_model]
 
 
 def get_agent_class(name: str) -> type:
