@@ -208,9 +208,14 @@ def _run(args: argparse.Namespace) -> int:
         def needs(extra: str | None) -> str:  # only where the extra is not installed
             return f" [needs rlsuite[{extra}]]" if extra and not extra_installed(extra) else ""
 
-        print("environments (id, pip extra, summary):")
+        print(
+            "environments (model: implements the search model of rlsuite.model; "
+            "then the pip extra it needs, - for none):"
+        )
         for entry in ENVS.values():
-            print(f"  {entry.id:45s} {entry.extra or '-':6s} {entry.summary}{needs(entry.extra)}")
+            model = "model" if entry.has_model else ""
+            extra = entry.extra or "-"
+            print(f"  {entry.id:45s} {model:5s} {extra:6s} {entry.summary}{needs(entry.extra)}")
         print("agents:")
         for agent in AGENTS.values():
             print(f"  {agent.name:45s} {agent.summary}{needs(agent.extra)}")

@@ -30,6 +30,7 @@ class EnvEntry:
     summary: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     baselines: str | None = None  # module with episode_returns(name, make_env, seeds)
+    has_model: bool = False  # the deterministic search model of rlsuite.model
     extra: str | None = None  # the pip extra the env needs to be made (see EXTRA_MODULES)
 
 
@@ -144,6 +145,7 @@ ENVS: dict[str, EnvEntry] = {
             f"{_MALLOC}.vector:MallocGameVectorEnv",
             "the mallocGame: map an ML program's buffers onto fast (25% of peak) or slow memory",
             baselines=f"{_MALLOC}.baselines",
+            has_model=True,
         ),
         EnvEntry(
             "rlsuite/MallocPack-v0",
@@ -151,6 +153,7 @@ ENVS: dict[str, EnvEntry] = {
             f"{_MALLOC}.vector:MallocPackVectorEnv",
             "pack every buffer of an ML program into one memory, keeping the peak address low",
             baselines=f"{_MALLOC}.baselines",
+            has_model=True,
         ),
         EnvEntry(
             "rlsuite/QCode-WeightReduction-v0",
@@ -302,6 +305,11 @@ class EntryPointNeedingExtra:
             if (err.name or "").startswith("rlsuite"):
                 raise
             raise _missing_extra(err, self.extra, self.what) from err
+
+
+def ids_with_model() -> list[str]:
+    """The environment ids whose envs implement the search model (:mod:`rlsuite.model`)."""
+    return [entry.id for entry in ENVS.values() if entry.has_model]
 
 
 def get_agent_class(name: str) -> type:

@@ -17,6 +17,18 @@ implements ``action_masks()`` — ``(B, A)`` bool, True where legal — and sets
 MaskablePPO looks for), and :class:`MaskedDiscrete` / :class:`MaskedMultiDiscrete` make
 ``action_space.sample()`` draw legal actions.
 
+Autoreset. An env that ended on the previous step is reset on the next one, and its action on
+that step is ignored: the base class replaces it by a legal *idle* action (``_idle_actions``)
+before ``_step_envs`` runs, so a family never sees (or validates) the action of an env being
+reset. Out-of-range or malformed actions are still errors.
+
+Episodes. ``episode_step`` (``(B,)`` int64) counts the steps of each env's current episode; it
+is 0 after a reset and travels in ``state_dict``.
+
+Search model. A family with ``has_model = True`` implements the deterministic model of
+:mod:`rlsuite.model` (``get_state``, ``set_state``, ``step_from``, ``observe_states``) and
+``reset(options={"state": states})`` starts episodes from given states.
+
 Seeding. ``reset(seed=s)`` gives environment ``i`` of the batch the seed ``s + i`` (gymnasium's
 convention for vector envs); each later episode of that environment is numbered, and a
 family draws its instance from the pair (seed, episode) with :mod:`rlsuite.keyed_random`, so an
@@ -25,6 +37,7 @@ environment's sequence of episodes does not depend on the batch it runs in.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -35,7 +48,10 @@ import torch
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from rlsuite.model import BatchState, ModelStep
+
 Info = dict[str, torch.Tensor]
+RESET_OPTIONS = ("reset_mask", "state")
 
 
 def sample_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -44,16 +60,30 @@ def sample_legal(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class MaskedDiscrete(gym.spaces.Discrete):
-    """``Discrete(n)`` whose ``sample()`` (without a mask) draws a legal action of the env's
-    current mask (``mask()``, a bool ``(n,)`` array); ``contains`` is ``Discrete``'s."""
+    """``Discrete(n)`` of an env with action masks; ``contains`` is ``Discrete``'s.
 
-    def __init__(self, n: int, mask: Callable[[], np.ndarray], seed: int | None = None) -> None:
+    ``sample(mask=info["action_mask"])`` is gymnasium's way to draw a random legal action now.
+    ``sample()`` without a mask draws from the actions that are legal in *every* state when the
+    env has some (``always_legal()``, e.g. "stop"): a space does not know which state the env
+    will be in when the action is played (``check_env`` samples before it resets). Envs whose
+    every state has another legal set (``always_legal()`` is ``None``) draw from the current
+    mask (``mask()``, a bool ``(n,)`` array)."""
+
+    def __init__(
+        self,
+        n: int,
+        mask: Callable[[], np.ndarray],
+        always_legal: Callable[[], np.ndarray | None] = lambda: None,
+        seed: int | None = None,
+    ) -> None:
         super().__init__(n, seed=seed)
         self._mask = mask
+        self._always_legal = always_legal
 
     def sample(self, mask: Any = None, probability: Any = None) -> np.int64:
         if mask is None and probability is None:
-            mask = self._mask().astype(np.int8)
+            legal = self._always_legal()
+            mask = (self._mask() if legal is None else legal).astype(np.int8)
         return super().sample(mask=mask, probability=probability)
 
 
@@ -96,7 +126,13 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
     * ``_step_envs(actions)`` — advance every environment by one step and return
       ``(reward, terminated, truncated, info)``, each a ``(B,)`` tensor (info: dict of them);
       time limits are the family's own (truncation happens inside, not in a wrapper);
-    * ``_state_tensors()`` / ``_load_state_tensors(d)`` — extra state for checkpoints.
+    * ``_state_tensors()`` / ``_load_state_tensors(d)`` — extra state for checkpoints;
+    * optionally ``_idle_actions()`` — a legal action per env, played in place of the ignored
+      action of envs being reset (the default: the first legal action of the mask, the
+      ``Discrete`` start, a ``Box``'s lower bound clipped to include 0, or zeros);
+    * with ``has_model = True``: ``_get_model_state(ids)``, ``_set_model_state(ids, state)``
+      (validate, then put the positions and ``_needs_reset`` of envs ``ids``), ``step_from``
+      and ``observe_states`` (:mod:`rlsuite.model`).
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -104,6 +140,7 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
         "render_modes": [],
     }
     has_action_mask: ClassVar[bool] = False
+    has_model: ClassVar[bool] = False
 
     def __init__(self, num_envs: int, device: str | torch.device | None = None) -> None:
         if not isinstance(num_envs, int) or isinstance(num_envs, bool) or num_envs < 1:
@@ -112,6 +149,7 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
         self.device = resolve_device(device)
         self.env_seeds = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
         self.episode_index = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
+        self.episode_step = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
         self._needs_reset = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
         self._seeded = False
         self._np_rng = np.random.default_rng()
@@ -120,7 +158,9 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         if self.has_action_mask:
             n = int(self.single_action_space.n)
-            self.single_action_space = MaskedDiscrete(n, lambda: self._masks_numpy()[0])
+            self.single_action_space = MaskedDiscrete(
+                n, lambda: self._masks_numpy()[0], self.always_legal_actions
+            )
             self.action_space = MaskedMultiDiscrete(self.num_envs, n, self._masks_numpy)
         else:
             self.action_space = batch_space(self.single_action_space, self.num_envs)
@@ -128,6 +168,11 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
     def action_masks(self) -> torch.Tensor:
         """(B, A) bool: the legal actions now (families with ``has_action_mask``)."""
         raise NotImplementedError(f"{type(self).__name__} has no action masks")
+
+    def always_legal_actions(self) -> np.ndarray | None:
+        """``(A,)`` bool: the actions legal in every state (e.g. "stop"), or ``None`` when no
+        such set is declared; what the single env's ``action_space.sample()`` draws from."""
+        return None
 
     def _masks_numpy(self) -> np.ndarray:
         return self.action_masks().cpu().numpy()
@@ -139,14 +184,24 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
     def reset(
         self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[torch.Tensor, Info]:
-        """Reset every environment (or those in ``options["reset_mask"]``)."""
+        """Reset every environment (or those in ``options["reset_mask"]``); with
+        ``options["state"]`` (envs with a search model) their new episodes start from those
+        states (one per reset env) instead of drawn ones."""
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(RESET_OPTIONS))
+        if unknown:
+            raise ValueError(f"unknown reset options {unknown}; allowed: {list(RESET_OPTIONS)}")
         mask = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
-        if options and "reset_mask" in options:
+        if "reset_mask" in options:
             mask = torch.as_tensor(options["reset_mask"], dtype=torch.bool, device=self.device)
             if mask.shape != (self.num_envs,):
                 raise ValueError(
                     f"options['reset_mask'] must have shape ({self.num_envs},), got {tuple(mask.shape)}"
                 )
+        ids = torch.nonzero(mask).flatten()
+        state = options.get("state")
+        if state is not None:
+            self._check_state_batch(state, len(ids))
         if seed is not None:
             seeds = self._seed_tensor(seed)
             self.env_seeds = torch.where(mask, seeds, self.env_seeds)
@@ -160,31 +215,125 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
             self._seeded = True
         else:
             self.episode_index = self.episode_index + mask.long()
-        ids = torch.nonzero(mask).flatten()
-        self._reset_envs(ids)
         self._needs_reset = self._needs_reset & ~mask
+        if state is None:
+            self._reset_envs(ids)
+            self.episode_step = torch.where(mask, 0, self.episode_step)
+        else:
+            self._put_state(ids, state)
         return self._observe(), self._with_mask({})
 
     def step(
         self, actions: Any
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, Info]:
         """Step every environment; those that ended on the previous step are reset instead
-        (next-step autoreset: their reward is 0 and their flags are False on this step)."""
+        (next-step autoreset: their action is ignored, their reward is 0 and their flags are
+        False on this step)."""
         actions = self._as_action_tensor(actions)
+        ended = self._needs_reset
+        any_ended = bool(ended.any())
+        if any_ended:  # the family never sees the ignored actions of envs being reset
+            idle = self._idle_actions().to(actions.dtype)
+            actions = torch.where(ended.reshape(-1, *[1] * (actions.ndim - 1)), idle, actions)
         reward, terminated, truncated, info = self._step_envs(actions)
-        done_before = self._needs_reset
-        if bool(done_before.any()):
-            ids = torch.nonzero(done_before).flatten()
-            self.episode_index = self.episode_index + done_before.long()
+        self.episode_step = self.episode_step + 1
+        if any_ended:
+            ids = torch.nonzero(ended).flatten()
+            self.episode_index = self.episode_index + ended.long()
             self._reset_envs(ids)
-            reward = torch.where(done_before, torch.zeros_like(reward), reward)
-            terminated = terminated & ~done_before
-            truncated = truncated & ~done_before
+            self.episode_step = torch.where(ended, 0, self.episode_step)
+            reward = torch.where(ended, torch.zeros_like(reward), reward)
+            terminated = terminated & ~ended
+            truncated = truncated & ~ended
         # gymnasium's vector-info convention: "_key" marks the envs whose "key" is meaningful
         # (not those that were only reset on this step).
-        info = {**info, **{"_" + k: ~done_before for k in info if not k.startswith("_")}}
+        info = {**info, **{"_" + k: ~ended for k in info if not k.startswith("_")}}
         self._needs_reset = terminated | truncated
         return self._observe(), reward, terminated, truncated, self._with_mask(info)
+
+    def _idle_actions(self) -> torch.Tensor:
+        """A legal action per env ``(B, *action shape)``, played by envs being reset."""
+        space = self.single_action_space
+        if self.has_action_mask:
+            return self.action_masks().to(torch.int8).argmax(dim=1)
+        if isinstance(space, gym.spaces.Discrete):
+            return torch.full((self.num_envs,), int(space.start), device=self.device)
+        if isinstance(space, gym.spaces.Box):
+            value = np.clip(np.zeros(space.shape), space.low, space.high)
+            return torch.as_tensor(value, dtype=torch.float64, device=self.device).expand(
+                self.num_envs, *space.shape
+            )
+        return torch.zeros((self.num_envs, *space.shape), dtype=torch.float64, device=self.device)
+
+    # -- the deterministic search model (rlsuite.model) ----------------------------------------
+    def env_indices(self, index: int | Sequence[int] | torch.Tensor | None = None) -> torch.Tensor:
+        """The int64 env indices ``index`` names: all envs (``None``), one (an int) or a list."""
+        if index is None:
+            return torch.arange(self.num_envs, device=self.device)
+        if isinstance(index, (int, np.integer)) and not isinstance(index, (bool, np.bool_)):
+            index = [int(index)]
+        ids = torch.as_tensor(index, device=self.device)
+        if ids.ndim != 1 or ids.is_floating_point() or ids.dtype == torch.bool:
+            raise ValueError(f"index must be None, an env index or a list of them, got {index!r}")
+        ids = ids.long()
+        if bool(((ids < 0) | (ids >= self.num_envs)).any()) or len(set(ids.tolist())) != len(ids):
+            raise ValueError(
+                f"index must be an env index in [0, {self.num_envs - 1}] or a list of distinct "
+                f"ones, got {ids.tolist()}"
+            )
+        return ids
+
+    def get_state(self, index: int | Sequence[int] | torch.Tensor | None = None) -> Any:
+        """A copy of the positions of every env (or of ``index``): see :mod:`rlsuite.model`."""
+        self._require_model()
+        return self._get_model_state(self.env_indices(index))
+
+    def set_state(
+        self, state: Any, index: int | Sequence[int] | torch.Tensor | None = None
+    ) -> None:
+        """Put positions back into every env (or into ``index``); a state that is not this
+        env's (another instance, env or device) is a ``ValueError``."""
+        ids = self.env_indices(index)
+        self._check_state_batch(state, len(ids))
+        self._put_state(ids, state)
+
+    def step_from(self, states: Any, actions: Any) -> ModelStep:
+        """The deterministic transition of any batch of states (the env is unchanged)."""
+        self._require_model()
+        raise NotImplementedError(f"{type(self).__name__} does not implement step_from")
+
+    def observe_states(self, states: Any) -> torch.Tensor:
+        """The observations of any batch of states."""
+        self._require_model()
+        raise NotImplementedError(f"{type(self).__name__} does not implement observe_states")
+
+    def _check_state_batch(self, state: Any, expected: int) -> None:
+        self._require_model()
+        if not isinstance(state, BatchState):
+            raise TypeError(
+                f"expected a batch of states from get_state(), got {type(state).__name__}"
+            )
+        if len(state) != expected:
+            raise ValueError(f"the state holds {len(state)} positions, expected {expected}")
+
+    def _put_state(self, ids: torch.Tensor, state: BatchState) -> None:
+        self._set_model_state(ids, state)
+        self.episode_step[ids] = state.episode_step.to(self.device)
+
+    def _require_model(self) -> None:
+        if not self.has_model:
+            from rlsuite.registry import ids_with_model
+
+            raise TypeError(
+                f"{type(self).__name__} has no search model (get_state / set_state / step_from / "
+                f"observe_states); the ids with one: {', '.join(ids_with_model())}"
+            )
+
+    def _get_model_state(self, ids: torch.Tensor) -> Any:
+        raise NotImplementedError
+
+    def _set_model_state(self, ids: torch.Tensor, state: Any) -> None:
+        raise NotImplementedError
 
     def close_extras(self, **kwargs: Any) -> None:
         pass
@@ -195,6 +344,7 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
         state = {
             "env_seeds": self.env_seeds,
             "episode_index": self.episode_index,
+            "episode_step": self.episode_step,
             "needs_reset": self._needs_reset,
             **self._state_tensors(),
         }
@@ -202,6 +352,12 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         expected = set(self.state_dict())
+        if set(state) == expected - {"episode_step"}:  # written before episode_step existed
+            warnings.warn(
+                "the env state predates episode_step (rlsuite < 0.2): episode_step restarts at 0",
+                stacklevel=2,
+            )
+            state = {**state, "episode_step": torch.zeros_like(state["episode_index"])}
         if set(state) != expected:
             raise ValueError(
                 f"env state has keys {sorted(state)}, expected {sorted(expected)}: "
@@ -214,6 +370,7 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
                 )
         self.env_seeds = state["env_seeds"].to(self.device)
         self.episode_index = state["episode_index"].to(self.device)
+        self.episode_step = state["episode_step"].to(self.device)
         self._needs_reset = state["needs_reset"].to(self.device)
         self._seeded = True
         self._load_state_tensors({k: v.to(self.device) for k, v in state.items()})
@@ -285,19 +442,28 @@ class BatchOfOneEnv(gym.Env):
         self.observation_space = self.core.single_observation_space
         self.action_space = self.core.single_action_space
         self._ever_seeded = False
+        self._episode_over = True  # step() needs a reset() first
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode; ``options={"state": state}`` (envs with a search model) starts it
+        from ``state``, a batch of one from ``core.get_state()``."""
         super().reset(seed=seed)
         if seed is None and not self._ever_seeded:
             seed = int(self.np_random.integers(0, 2**62))
         if seed is not None:
             self._ever_seeded = True
-        obs, _ = self.core.reset(seed=seed)
+        obs, _ = self.core.reset(seed=seed, options=options)
+        self._episode_over = bool(self.core._needs_reset[0])
         return self._to_numpy_obs(obs), self._with_mask({})
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._episode_over:
+            raise RuntimeError(
+                "step() needs a running episode: call reset() first, and again after an "
+                "episode has terminated or been truncated"
+            )
         if isinstance(self.action_space, gym.spaces.Discrete):
             if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
                 arr = np.asarray(action)
@@ -314,6 +480,9 @@ class BatchOfOneEnv(gym.Env):
         reward, terminated, truncated, info = self.core._step_envs(
             self.core._as_action_tensor(actions)
         )
+        self.core.episode_step = self.core.episode_step + 1
+        self.core._needs_reset = terminated | truncated
+        self._episode_over = bool(terminated[0] | truncated[0])
         obs = self.core._observe()
         return (
             self._to_numpy_obs(obs),
@@ -322,6 +491,24 @@ class BatchOfOneEnv(gym.Env):
             bool(truncated[0]),
             self._with_mask({k: v[0].item() for k, v in info.items() if v.ndim == 1}),
         )
+
+    # -- the search model of the core (envs with core.has_model; rlsuite.model) ----------------
+    def get_state(self) -> Any:
+        """A copy of the current position (a batch of one)."""
+        return self.core.get_state(0)
+
+    def set_state(self, state: Any) -> None:
+        """Continue from a position taken with :meth:`get_state` (a batch of one)."""
+        self.core.set_state(state, 0)
+        self._episode_over = bool(self.core._needs_reset[0])
+
+    def step_from(self, states: Any, actions: Any) -> ModelStep:
+        """The deterministic transition of any batch of positions; the env is unchanged."""
+        return self.core.step_from(states, actions)
+
+    def observe_states(self, states: Any) -> torch.Tensor:
+        """The observations of any batch of positions (torch, ``(K, ...)``)."""
+        return self.core.observe_states(states)
 
     def action_masks(self) -> np.ndarray:
         """The legal actions now, ``(A,)`` bool (envs whose core has action masks)."""

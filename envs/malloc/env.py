@@ -13,10 +13,7 @@ numpy arrays, rewards floats and ``info["action_mask"]`` a numpy bool array. Exa
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from rlsuite.envs.malloc.game import GameState
 from rlsuite.envs.malloc.instances import Instance
 from rlsuite.envs.malloc.vector import MallocGameVectorEnv, MallocPackVectorEnv, MallocVectorEnv
 
@@ -29,18 +26,6 @@ class _MallocEnv(BatchOfOneEnv):
     @property
     def instance(self) -> Instance:
         return self.core.instance(0)
-
-    def get_state(self) -> GameState:
-        """A copy of the current position (cheap: a few tensors)."""
-        return self.core.get_state(0)
-
-    def set_state(self, state: GameState) -> None:
-        """Continue from a position taken with :meth:`get_state` on this env."""
-        self.core.set_state(state, 0)
-
-    def step_from(self, states: GameState, actions: Any) -> tuple[GameState, Any, Any, Any]:
-        """The deterministic transition on a batch of positions (see the core's docstring)."""
-        return self.core.step_from(states, actions)
 
     def layout(self) -> np.ndarray:
         """Offsets (bytes, −1 = slow / not placed) of the buffers, in file row order."""

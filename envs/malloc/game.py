@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from rlsuite.envs.malloc.instances import Instance
 
+from rlsuite.model import BatchState
+
 Mode = Literal["map", "pack"]
 MODES = ("map", "pack")
 _INF = float("inf")
@@ -212,9 +214,10 @@ def _earlier_neighbours(inst: Instance, order: np.ndarray) -> list[np.ndarray]:
 
 
 @dataclass
-class GameState:
-    """A batch of game positions. ``usage`` and ``image`` feed the observation only and may be
-    ``None`` (search that needs no observations runs without them)."""
+class GameState(BatchState):
+    """A batch of game positions (:class:`rlsuite.model.BatchState`). ``usage`` and ``image``
+    feed the observation only and may be ``None`` (search that needs no observations runs
+    without them)."""
 
     pool: torch.Tensor  # (B,) int64 row of GameTables
     instance_key: torch.Tensor  # (B,) int64, GameTables.instance_key[pool] when created
@@ -226,34 +229,10 @@ class GameState:
     usage: torch.Tensor | None = None  # (B, T+1) float64 fast bytes in use per operation
     image: torch.Tensor | None = None  # (B, offset_bins, time_bins) float32 occupancy
 
-    def clone(self) -> GameState:
-        return GameState(**{f.name: _clone(getattr(self, f.name)) for f in fields(self)})
-
-    def select(self, ids: torch.Tensor) -> GameState:
-        return GameState(**{f.name: _index(getattr(self, f.name), ids) for f in fields(self)})
-
-    def put(self, ids: torch.Tensor, other: GameState) -> None:
-        """Overwrite positions ``ids`` with ``other`` in place."""
-        for f in fields(self):
-            target, source = getattr(self, f.name), getattr(other, f.name)
-            if target is not None:
-                target[ids] = source
-
-    @staticmethod
-    def cat(states: Sequence[GameState]) -> GameState:
-        return GameState(
-            **{
-                f.name: None
-                if getattr(states[0], f.name) is None
-                else torch.cat([getattr(s, f.name) for s in states])
-                for f in fields(GameState)
-            }
-        )
-
-    def to_dict(self) -> dict[str, torch.Tensor]:
-        return {
-            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
-        }
+    @property
+    def episode_step(self) -> torch.Tensor:
+        """(B,) int64: one buffer is placed per step, so the arrival index."""
+        return self.step
 
     @classmethod
     def from_dict(cls, data: dict[str, torch.Tensor]) -> GameState:
@@ -268,14 +247,6 @@ class GameState:
 
     def without_observation(self) -> GameState:
         return replace(self, usage=None, image=None)
-
-
-def _clone(t: torch.Tensor | None) -> torch.Tensor | None:
-    return None if t is None else t.clone()
-
-
-def _index(t: torch.Tensor | None, ids: torch.Tensor) -> torch.Tensor | None:
-    return None if t is None else t[ids]
 
 
 def initial_state(

@@ -22,6 +22,7 @@ from rlsuite.envs.malloc.instances import HardwareProfile, Instance, load_instan
 from rlsuite.envs.malloc.observation import ObservationLayout, observe
 
 from rlsuite import keyed_random
+from rlsuite.model import ModelStep
 from rlsuite.vector import BatchedVectorEnv, Info
 
 _MAX_USES = {"random": 4, "tight": 2}  # the generators' most uses per buffer
@@ -173,8 +174,6 @@ class MallocVectorEnv(BatchedVectorEnv):
         self, actions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
         cands = self.candidates()
-        # a finished game's action is ignored (it is reset on this step: next-step autoreset)
-        actions = torch.where(cands.done, 0, actions)
         game.check_actions(actions, cands)
         self.state, reward, terminated = game.transition(
             self.tables, self.state, actions, cands, inplace=True
@@ -183,28 +182,14 @@ class MallocVectorEnv(BatchedVectorEnv):
         truncated = torch.zeros_like(terminated)
         return reward.float(), terminated, truncated, self._episode_info()
 
-    # -- the deterministic model for search agents -----------------------------------------
-    def _ids(self, index: int | None) -> torch.Tensor:
-        if index is None:
-            return torch.arange(self.num_envs, device=self.device)
-        if not isinstance(index, (int, np.integer)) or not 0 <= index < self.num_envs:
-            raise ValueError(
-                f"index must be an env index in [0, {self.num_envs - 1}], got {index!r}"
-            )
-        return torch.tensor([int(index)], device=self.device)
+    # -- the deterministic model for search agents (rlsuite.model) ---------------------------
+    has_model = True
 
-    def get_state(self, index: int | None = None) -> GameState:
-        """A copy of every env's position (or env ``index``'s, a batch of one)."""
-        return self.state.select(self._ids(index))
+    def _get_model_state(self, ids: torch.Tensor) -> GameState:
+        return self.state.select(ids)
 
-    def set_state(self, state: GameState, index: int | None = None) -> None:
-        """Put positions back (all envs, or env ``index`` from a batch of one)."""
-        ids = self._ids(index)
+    def _set_model_state(self, ids: torch.Tensor, state: GameState) -> None:
         self._check_state(state)
-        if state.pool.shape[0] != ids.shape[0]:
-            raise ValueError(
-                f"state holds {state.pool.shape[0]} positions, expected {ids.shape[0]}"
-            )
         if state.usage is None or state.image is None:
             raise ValueError("set_state needs a state with its observation caches (from get_state)")
         if not bool((state.pool == self.state.pool[ids]).all()):
@@ -216,9 +201,7 @@ class MallocVectorEnv(BatchedVectorEnv):
         self._needs_reset[ids] = state.step >= self.tables.num_buffers[state.pool]
         self._cands = None
 
-    def step_from(
-        self, states: GameState, actions: Any
-    ) -> tuple[GameState, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def step_from(self, states: GameState, actions: Any) -> ModelStep:
         """The game's transition on any batch of positions, without touching the envs:
         returns ``(next_states, rewards, terminated, next_action_masks)``. Positions without
         observation caches (``state.without_observation()``) step faster."""
@@ -238,9 +221,9 @@ class MallocVectorEnv(BatchedVectorEnv):
             )
         game.check_actions(actions, cands)
         nxt, reward, terminated = game.transition(self.tables, states, actions, cands)
-        return (
+        return ModelStep(
             nxt,
-            reward,
+            reward.float(),
             terminated,
             game.candidates(self.tables, nxt, self.max_offsets).action_mask,
         )

@@ -190,6 +190,12 @@ class TannerEditVectorEnv(BatchedVectorEnv):
         stop = torch.ones(self.num_envs, 1, dtype=torch.bool, device=self.device)
         return torch.cat([toggles, stop], dim=1)
 
+    def always_legal_actions(self) -> np.ndarray:
+        """Stop (the last action) is legal in every state."""
+        legal = np.zeros(self.single_action_space.n, dtype=bool)
+        legal[-1] = True
+        return legal
+
     # -- the env ----------------------------------------------------------------------------
     def _reset_envs(self, ids: torch.Tensor) -> None:
         if len(ids) == 0:

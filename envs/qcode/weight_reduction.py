@@ -265,6 +265,12 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             np.stack([self._mask_one(c) for c in self.codes]), device=self.device
         )
 
+    def always_legal_actions(self) -> np.ndarray:
+        """Stop (the last action) is legal in every state."""
+        legal = np.zeros(self.single_action_space.n, dtype=bool)
+        legal[-1] = True
+        return legal
+
     # -- distances --------------------------------------------------------------------------
     def padded_matrices(
         self, codes: Sequence[CSSCode] | None = None

@@ -195,6 +195,13 @@ class CoRMABVectorEnv(BatchedVectorEnv):
             self._cache[seed] = inst
         return self._cache[seed]
 
+    def _idle_actions(self) -> torch.Tensor:
+        """A fixed feasible action per env (played, and ignored, by envs being reset)."""
+        distinct = {id(inst): inst for inst in self.instances}
+        fixed = {k: families.sample(inst, np.random.default_rng(0)) for k, inst in distinct.items()}
+        rows = [fixed[id(inst)] for inst in self.instances]
+        return torch.as_tensor(np.stack(rows), dtype=torch.float64, device=self.device)
+
     def _refresh_structure(self) -> None:
         self.structure = families.structure_tensors(self.instances, self.device)
 
