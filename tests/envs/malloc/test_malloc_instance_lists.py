@@ -204,3 +204,17 @@ def test_bad_lists_name_the_bad_element(tmp_path: Path) -> None:
         MallocGameVectorEnv(instance=["vgg11-train-b8-r224", random_instance(8, seed=0), 7])
     with pytest.raises(ValueError, match=r"instance must be a shipped name, .* got set"):
         MallocGameVectorEnv(instance={"vgg11-train-b8-r224"})
+
+
+@pytest.mark.gpu
+def test_cuda_draws_and_plays_as_cpu() -> None:
+    cpu = MallocGameVectorEnv(num_envs=6, instance=SMALL)
+    gpu = MallocGameVectorEnv(num_envs=6, instance=SMALL, device="cuda")
+    _, info_c = cpu.reset(seed=0)
+    _, info_g = gpu.reset(seed=0)
+    policy_c, policy_g = baselines.Baseline("best-fit", cpu), baselines.Baseline("best-fit", gpu)
+    for _ in range(400):  # across autoresets and new draws
+        np.testing.assert_array_equal(info_g["instance"].cpu().numpy(), info_c["instance"].numpy())
+        *_, reward_c, _, _, info_c = cpu.step(policy_c.predict(None))
+        *_, reward_g, _, _, info_g = gpu.step(policy_g.predict(None))
+        np.testing.assert_allclose(reward_g.cpu().numpy(), reward_c.numpy(), atol=1e-7)
