@@ -1,7 +1,8 @@
 """The single mallocGame environments: batches of one over :mod:`rlsuite.envs.malloc.vector`.
 
 The classes' documentation is their cores' (spaces, rewards, arguments); here observations are
-numpy arrays, rewards floats and ``info["action_mask"]`` a numpy bool array. Example::
+numpy arrays, rewards floats, ``info["action_mask"]`` a numpy bool array and
+``info["instance"]`` an int (the index into ``env.unwrapped.instance_names``). Example::
 
     >>> import gymnasium as gym, numpy as np, rlsuite
     >>> env = gym.make("rlsuite/MallocGame-v0")
@@ -12,6 +13,8 @@ numpy arrays, rewards floats and ``info["action_mask"]`` a numpy bool array. Exa
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from rlsuite.envs.malloc.instances import Instance
@@ -25,7 +28,19 @@ class _MallocEnv(BatchOfOneEnv):
 
     @property
     def instance(self) -> Instance:
+        """The instance this episode plays."""
         return self.core.instance(0)
+
+    @property
+    def instance_names(self) -> tuple[str, ...]:
+        """The listed instances' names; ``info["instance"]`` indexes them."""
+        return self.core.instance_names
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, info = super().reset(seed=seed, options=options)
+        return obs, {**info, "instance": int(self.core.instance_indices()[0])}
 
     def layout(self) -> np.ndarray:
         """Offsets (bytes, −1 = slow / not placed) of the buffers, in file row order."""

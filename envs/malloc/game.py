@@ -376,7 +376,9 @@ def transition(
         saving = tables.use_saving[pool, cur] * placing[:, None]
         compute = tables.compute[pool[:, None], ops]
         before = new.memory.gather(1, ops)
-        gained = (torch.maximum(compute, before) - torch.maximum(compute, before - saving)).sum(1)
+        gained = _padding_exact_sum(
+            torch.maximum(compute, before) - torch.maximum(compute, before - saving)
+        )
         new.memory.scatter_add_(1, ops, -saving)
         new.saved = new.saved + gained
         reward = gained / tables.slow_time[pool]
@@ -398,6 +400,19 @@ def transition(
     new.step = new.step + (~done).long()
     terminated = ~done & (new.step >= tables.num_buffers[pool])
     return new, torch.where(done, 0.0, reward), terminated
+
+
+def _padding_exact_sum(terms: torch.Tensor) -> torch.Tensor:
+    """Row sums of ``(B, K)`` ``terms`` by a pairwise tree over ``K`` padded to a power of two.
+    Zero terms appended to a row (the pool's padding of the uses) leave its sum bit for bit as
+    it is, so an instance plays exactly alike in any pool; ``.sum(1)`` rounds differently once
+    ``K`` is padded from 6 to 8, say."""
+    width = 1 << max(terms.shape[1] - 1, 0).bit_length()
+    if width > terms.shape[1]:
+        terms = torch.nn.functional.pad(terms, (0, width - terms.shape[1]))
+    while terms.shape[1] > 1:
+        terms = terms[:, 0::2] + terms[:, 1::2]
+    return terms[:, 0]
 
 
 def check_actions(actions: torch.Tensor, cands: Candidates) -> None:

@@ -18,7 +18,13 @@ from gymnasium import spaces
 from rlsuite.envs.malloc import game
 from rlsuite.envs.malloc.game import Candidates, GameState, GameTables
 from rlsuite.envs.malloc.generators import GENERATORS, random_instance, tight_instance
-from rlsuite.envs.malloc.instances import HardwareProfile, Instance, load_instance
+from rlsuite.envs.malloc.instances import (
+    HardwareProfile,
+    Instance,
+    InstanceError,
+    load_instance,
+    shipped_instances,
+)
 from rlsuite.envs.malloc.observation import ObservationLayout, observe
 
 from rlsuite import keyed_random
@@ -26,6 +32,42 @@ from rlsuite.model import ModelStep
 from rlsuite.vector import BatchedVectorEnv, Info
 
 _MAX_USES = {"random": 4, "tight": 2}  # the generators' most uses per buffer
+
+InstanceSpec = str | Path | Instance
+"""One instance: a shipped name, a CSV path or an :class:`Instance`."""
+
+
+def _load_instances(instance: InstanceSpec | Sequence[InstanceSpec]) -> list[Instance]:
+    """The instances ``instance`` names: one, or a list (a ``list`` or ``tuple``) of them."""
+    if isinstance(instance, Instance):
+        return [instance]
+    if isinstance(instance, (str, Path)):
+        return [load_instance(instance)]
+    if not isinstance(instance, (list, tuple)):
+        raise ValueError(
+            f"instance must be a shipped name, a CSV path, an Instance or a list of these; got "
+            f"{type(instance).__name__} {instance!r}"
+        )
+    if not instance:
+        raise ValueError(
+            "instance is an empty list; give at least one shipped name, CSV path or Instance "
+            f"(shipped: {', '.join(shipped_instances())})"
+        )
+    loaded = []
+    for i, item in enumerate(instance):
+        if isinstance(item, Instance):
+            loaded.append(item)
+            continue
+        if not isinstance(item, (str, Path)):
+            raise ValueError(
+                f"instance[{i}] = {item!r} ({type(item).__name__}) is not a shipped name, a CSV "
+                "path or an Instance"
+            )
+        try:
+            loaded.append(load_instance(item))
+        except InstanceError as err:
+            raise ValueError(f"instance[{i}] = {str(item)!r} cannot be loaded: {err}") from None
+    return loaded
 
 
 class MallocVectorEnv(BatchedVectorEnv):
@@ -40,7 +82,7 @@ class MallocVectorEnv(BatchedVectorEnv):
         num_envs: int = 1,
         device: str | torch.device | None = None,
         *,
-        instance: str | Path | Instance | None = None,
+        instance: InstanceSpec | Sequence[InstanceSpec] | None = None,
         generator: str = "random",
         num_buffers: int = 64,
         num_ops: int | None = None,
@@ -78,20 +120,19 @@ class MallocVectorEnv(BatchedVectorEnv):
         self._hardware = HardwareProfile.from_dict(hardware) if hardware is not None else None
         self._generator, self._num_buffers, self._num_ops = generator, num_buffers, num_ops
         self._instance_seed = instance_seed
+        listed: list[Instance] | None = None
         if instance is not None:
-            shared: Instance | None = (
-                instance if isinstance(instance, Instance) else load_instance(instance)
-            )
+            listed = _load_instances(instance)
             if self._hardware is not None:
-                shared = shared.with_hardware(self._hardware)
+                listed = [inst.with_hardware(self._hardware) for inst in listed]
         elif instance_seed is not None:
-            shared = self._generate(int(instance_seed))
-        else:
-            shared = None
-        self.per_episode_instances = shared is None
-        if shared is not None:
-            self.tables = self._tables([shared])
-            self.instances: list[Instance] = [shared]
+            listed = [self._generate(int(instance_seed))]
+        self.per_episode_instances = listed is None
+        self.instance_names: tuple[str, ...] = ()
+        if listed is not None:  # one pool row per listed instance, built once
+            self.tables = self._tables(listed)
+            self.instances: list[Instance] = listed
+            self.instance_names = tuple(inst.name for inst in listed)
         else:  # one pool row per env, rewritten on reset
             template = self._generate(0)
             n = template.num_buffers
@@ -101,8 +142,11 @@ class MallocVectorEnv(BatchedVectorEnv):
             self.tables = self._tables([template] * num_envs, pad=pad)
             self.instances = [template] * num_envs
         pool = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
+        # the index into instance_names of each pool row's instance (-1: a per-episode one)
+        self._row_instance = torch.arange(len(self.instance_names), device=self.device)
         if self.per_episode_instances:
             pool = torch.arange(num_envs, device=self.device)
+            self._row_instance = torch.full((num_envs,), -1, device=self.device)
         self.state = game.initial_state(self.tables, pool, offset_bins=self.layout.offset_bins)
         self.single_observation_space = self.layout.space()
         n_actions = max_offsets + 1 if self.mode == "map" else max_offsets
@@ -140,8 +184,28 @@ class MallocVectorEnv(BatchedVectorEnv):
         )
 
     def instance(self, index: int = 0) -> Instance:
-        """The instance environment ``index`` is playing."""
-        return self.instances[index if self.per_episode_instances else 0]
+        """The instance environment ``index`` is playing (``instances[state.pool[index]]``)."""
+        return self.instances[int(self.state.pool[index])]
+
+    def instance_indices(self) -> torch.Tensor:
+        """(B,) int64: the index into ``instance_names`` of the instance each env is playing
+        (also ``info["instance"]``); −1 for per-episode synthetic instances."""
+        return self._row_instance[self.state.pool]
+
+    def _draw_rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """The listed instance (pool row) each env in ``ids`` plays this episode: uniform,
+        keyed by (env seed, episode index), so independent of the batch and the device."""
+        keys = keyed_random.combine(self.env_seeds[ids], self.episode_index[ids])
+        count = len(self.instance_names)
+        u = keyed_random.uniform(keys, 1)[:, 0]
+        return (u * count).long().clamp(max=count - 1)
+
+    def reset(
+        self, *, seed: int | Sequence[int] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[torch.Tensor, Info]:
+        """As ``BatchedVectorEnv.reset``; ``info["instance"]`` names each env's instance."""
+        obs, info = super().reset(seed=seed, options=options)
+        return obs, {**info, "instance": self.instance_indices()}
 
     # -- the game ---------------------------------------------------------------------------
     def _reset_envs(self, ids: torch.Tensor) -> None:
@@ -151,9 +215,10 @@ class MallocVectorEnv(BatchedVectorEnv):
             for env, inst in zip(ids.tolist(), fresh_instances, strict=True):
                 self.instances[env] = inst
             self.tables.write(ids, self._tables(fresh_instances, pad=self._pad))
-        fresh = game.initial_state(
-            self.tables, self.state.pool[ids], offset_bins=self.layout.offset_bins
-        )
+        rows = self.state.pool[ids]
+        if len(self.instance_names) > 1:  # a list of instances: draw one per episode
+            rows = self._draw_rows(ids)
+        fresh = game.initial_state(self.tables, rows, offset_bins=self.layout.offset_bins)
         self.state.put(ids, fresh)
         self._cands = None
 
@@ -192,7 +257,9 @@ class MallocVectorEnv(BatchedVectorEnv):
         self._check_state(state)
         if state.usage is None or state.image is None:
             raise ValueError("set_state needs a state with its observation caches (from get_state)")
-        if not bool((state.pool == self.state.pool[ids]).all()):
+        # a per-episode synthetic instance lives in its env's own pool row; listed instances
+        # share the pool, so a position of any listed instance can go into any env
+        if self.per_episode_instances and not bool((state.pool == self.state.pool[ids]).all()):
             raise ValueError(
                 f"the state was taken on other envs (pool rows {state.pool.tolist()}, these envs "
                 f"use {self.state.pool[ids].tolist()})"
@@ -323,12 +390,32 @@ class MallocGameVectorEnv(MallocVectorEnv):
     **Episode end.** Terminates after the last buffer (``N`` steps); never truncates.
 
     **Arguments.** ``instance`` (a shipped name such as ``"resnet18-train-b8-r224"``, a CSV path
-    or an :class:`~rlsuite.envs.malloc.instances.Instance`); without it a synthetic instance from
+    or an :class:`~rlsuite.envs.malloc.instances.Instance`, or a list of these: see *Instance
+    lists*); without it a synthetic instance from
     ``generator`` (``"random"`` or ``"tight"``) with ``num_buffers`` (64) and ``num_ops`` —
     fixed by ``instance_seed`` (0), or drawn per episode from the reset seed when
     ``instance_seed=None``; ``capacity_fraction``/``capacity``; ``max_offsets`` (16);
     ``lookahead`` (4); ``image_shape`` ((32, 64) offset × time bins); ``profile_bins`` (32);
-    ``hardware`` (a :class:`~rlsuite.envs.malloc.instances.HardwareProfile` as a dict).
+    ``hardware`` (a :class:`~rlsuite.envs.malloc.instances.HardwareProfile` as a dict, for
+    every instance).
+
+    **Instance lists** (for generalisation). ``instance=[a, b, ...]`` plays one of the listed
+    instances per episode, drawn uniformly from the env's seed and episode index
+    (:mod:`rlsuite.keyed_random`), so an env's sequence of instances is the same in any batch
+    and on any device. All of them sit in one :class:`~rlsuite.envs.malloc.game.GameTables`
+    pool, one row each in list order, padded to the largest (so memory grows with the number
+    listed × the largest's buffers²); a reset only points the env at its row, and an instance
+    plays exactly (bit for bit) as it does alone. Observation and action spaces do not depend
+    on the instance. ``instance_names`` lists the names in order (they may repeat);
+    ``info["instance"]`` (int64 ``(B,)``, at reset and every step) is the index into it of the
+    instance each env plays — at a step, the one that step played (``info["_instance"]``
+    marks the envs that played; those reset on the step show the finished episode's) — and
+    ``instance(i)`` is env ``i``'s :class:`~rlsuite.envs.malloc.instances.Instance`. A single
+    instance is a list of one (index 0); per-episode synthetic instances have index −1 and no
+    names. Checkpoints (``state_dict``) hold each env's pool row, so a loaded env plays the same
+    instances (on an env built with the same list; another list is refused). An empty list,
+    or an element that is not a name, path or ``Instance`` or does not load, is a
+    ``ValueError`` naming the element (``instance[i] = ...``).
 
     **Search model.** ``get_state()`` / ``set_state(state)`` copy and restore positions
     (:class:`~rlsuite.envs.malloc.game.GameState`); ``step_from(states, actions)`` is the
@@ -342,6 +429,7 @@ class MallocGameVectorEnv(MallocVectorEnv):
         return {
             "time_saved": self.state.saved / self.tables.slow_time[self.state.pool],
             "fast_buffers": (self.state.offset[:, :-1] >= 0).sum(1).double(),
+            "instance": self.instance_indices(),
         }
 
 
@@ -375,4 +463,7 @@ class MallocPackVectorEnv(MallocVectorEnv):
     episode_metrics = ("height_ratio",)
 
     def _episode_info(self) -> Info:
-        return {"height_ratio": self.state.height / self.tables.lower_bound[self.state.pool]}
+        return {
+            "height_ratio": self.state.height / self.tables.lower_bound[self.state.pool],
+            "instance": self.instance_indices(),
+        }

@@ -281,18 +281,49 @@ def test_resnet18_training_step_matches_eager() -> None:
     assert inst.total_flops == _step_flops(make(), shape)
 
 
+SHIPPED_TRAIN = [
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "efficientnet_b0",
+    "vit_b_16",
+    "squeezenet1_1",
+    "shufflenet_v2_x1_0",
+    "regnet_y_400mf",
+    "mnasnet1_0",
+    "vgg11",
+    "resnext50_32x4d",
+    "convnext_tiny",
+    "densenet121",
+    "swin_t",
+]
+SHIPPED_INFERENCE = ["googlenet", "densenet121", "convnext_tiny", "swin_t"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "model", ["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "vit_b_16"]
+    ("model", "mode"),
+    [(m, "train") for m in SHIPPED_TRAIN] + [(m, "inference") for m in SHIPPED_INFERENCE],
 )
-def test_shipped_instance_matches_re_extraction(model: str) -> None:
+def test_shipped_instance_matches_re_extraction(model: str, mode: str) -> None:
     torchvision = pytest.importorskip("torchvision")
-    name = f"{model}-train-b8-r224"
+    name = f"{model}-{mode}-b8-r224"
     csv_path = DATA / f"{name}.csv"
     assert csv_path.exists(), f"{name} should ship in envs/malloc/data"
     rows, meta = _read_instance(csv_path)
-    inst = ex.extract_model(getattr(torchvision.models, model)(weights=None), (8, 3, 224, 224))
+    inst = ex.extract_model(
+        getattr(torchvision.models, model)(weights=None), (8, 3, 224, 224), mode=mode
+    )
     assert meta["name"] == name and meta["num_ops"] == inst.num_ops
     assert meta["op_names"] == list(inst.op_names) and meta["op_flops"] == list(inst.op_flops)
     assert rows == [(b.id, b.lower, b.upper, b.size, list(b.uses)) for b in inst.buffers]
     assert meta["source"]["model"] == model and meta["source"]["batch_size"] == 8
+    assert meta["source"]["mode"] == mode
+
+
+def test_every_shipped_file_is_re_extracted() -> None:
+    """The list above covers every shipped instance (so the slow check misses none)."""
+    shipped = sorted(p.stem for p in DATA.glob("*.csv"))
+    listed = [f"{m}-train-b8-r224" for m in SHIPPED_TRAIN]
+    listed += [f"{m}-inference-b8-r224" for m in SHIPPED_INFERENCE]
+    assert shipped == sorted(listed)

@@ -186,6 +186,19 @@ SHIPPED = {  # name: (buffers, operations, peak live bytes) as extracted (envs/m
     "mobilenet_v2-train-b8-r224": (888, 453, 643_832_612),
     "efficientnet_b0-train-b8-r224": (1224, 732, 730_853_508),
     "vit_b_16-train-b8-r224": (838, 546, 1_305_127_844),
+    "convnext_tiny-train-b8-r224": (746, 480, 993_410_660),
+    "densenet121-train-b8-r224": (2553, 1582, 1_078_486_564),
+    "mnasnet1_0-train-b8-r224": (852, 418, 375_816_708),
+    "regnet_y_400mf-train-b8-r224": (1259, 699, 288_010_404),
+    "resnext50_32x4d-train-b8-r224": (878, 461, 1_008_042_916),
+    "shufflenet_v2_x1_0-train-b8-r224": (959, 487, 175_469_676),
+    "squeezenet1_1-train-b8-r224": (219, 138, 184_300_036),
+    "swin_t-train-b8-r224": (1301, 1042, 972_198_372),
+    "vgg11-train-b8-r224": (106, 75, 931_050_148),
+    "convnext_tiny-inference-b8-r224": (366, 137, 200_872_096),
+    "densenet121-inference-b8-r224": (1038, 430, 98_562_464),
+    "googlenet-inference-b8-r224": (496, 195, 77_900_448),
+    "swin_t-inference-b8-r224": (888, 599, 199_747_880),
 }
 
 
@@ -194,5 +207,8 @@ def test_shipped_instances_load() -> None:
     for name, (buffers, ops, peak) in SHIPPED.items():
         inst = load_instance(name)
         assert (inst.num_buffers, inst.num_ops, inst.peak_live_bytes) == (buffers, ops, peak)
-        assert inst.source["model"] == name.split("-")[0] and inst.source["mode"] == "train"
+        model, mode, batch, resolution = name.split("-")
+        assert (inst.source["model"], inst.source["mode"]) == (model, mode)
+        assert (batch, resolution) == ("b8", "r224") and inst.source["batch_size"] == 8
+        assert inst.source["tracer"] == {"train": "make_fx", "inference": "torch.export"}[mode]
         assert inst.op_flops.sum() > 1e9 and inst.hardware.name == "tpu-v4-like"
