@@ -218,3 +218,26 @@ def test_cuda_draws_and_plays_as_cpu() -> None:
         *_, reward_c, _, _, info_c = cpu.step(policy_c.predict(None))
         *_, reward_g, _, _, info_g = gpu.step(policy_g.predict(None))
         np.testing.assert_allclose(reward_g.cpu().numpy(), reward_c.numpy(), atol=1e-7)
+
+
+def test_a_position_of_any_listed_instance_starts_any_env() -> None:
+    """The list shares one pool, so reset(options={"state"}) may move an env to another listed
+    instance; its observation is then that position's, and the game continues there."""
+    insts = [random_instance(8, None, seed) for seed in (0, 1)]
+    env = MallocGameVectorEnv(num_envs=2, instance=insts)
+    env.reset(seed=0)
+    rows = env.state.pool.clone()
+    seed = 1
+    while bool(rows[0] == rows[1]):  # find seeds under which the two envs play other instances
+        env.reset(seed=seed)
+        rows, seed = env.state.pool.clone(), seed + 1
+    position = env.get_state(0)
+    obs, info = env.reset(options={"state": position, "reset_mask": [False, True]})
+    assert torch.equal(obs[1], env.observe_states(position)[0])
+    assert int(env.state.pool[1]) == int(rows[0])
+    assert int(info["instance"][1]) == int(info["instance"][0])
+    actions = torch.zeros(2, dtype=torch.int64)  # slow memory: always legal
+    nxt = env.step_from(env.get_state(), actions)
+    obs, reward, *_ = env.step(actions)
+    assert torch.equal(obs, env.observe_states(nxt.next_states))
+    assert torch.equal(reward, nxt.rewards)
