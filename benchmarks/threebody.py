@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 from typing import Any
 
@@ -38,9 +39,18 @@ from rlsuite.keyed_random import combine
 
 
 def core_vs_rebound(
-    systems: int, substeps: int, rebound_systems: int, device: str, compile: bool = False
+    systems: int,
+    substeps: int,
+    rebound_systems: int,
+    device: str,
+    compile: bool = False,
+    repeats: int = 5,
 ) -> dict[str, Any]:
-    """Batched leapfrog/Hermite against REBOUND's leapfrog/IAS15, system-steps per second."""
+    """Batched leapfrog/Hermite against REBOUND's leapfrog/IAS15, system-steps per second.
+
+    The four measurements alternate ``repeats`` times and the ratios are taken per round, so a
+    load that comes and goes on a shared machine hits both sides of a ratio alike; the report
+    gives each round's ratio and their median."""
     import rebound
 
     x, v, m = ics.random_bound(combine(torch.arange(systems), 0), n_bodies=3)
@@ -48,56 +58,64 @@ def core_vs_rebound(
     t_coll = nbody.collision_time(x, v, m)
     duration = 1.0
     # leapfrog: η·t_coll = duration/substeps for every system -> exactly `substeps` fixed steps
-    eta = duration / substeps / t_coll
-    out: dict[str, Any] = {"systems": systems, "duration": duration, "compiled": compile}
-    for name in ("leapfrog", "hermite"):
-        scheme = make_integrator(name, compile=compile)
-        end = torch.full((systems,), duration, dtype=torch.float64, device=device)
-        if compile:  # compile (and warm up) outside the timing, on a short interval
-            warm = scheme.start(x.clone(), v.clone(), m)
-            scheme.advance(warm, end * 0.01, eta * (10 if name == "hermite" else 1))
+    # (the Hermite takes η ten times larger: about as many adaptive steps)
+    etas = {"leapfrog": duration / substeps / t_coll, "hermite": 10 * duration / substeps / t_coll}
+    end = torch.full((systems,), duration, dtype=torch.float64, device=device)
+    schemes = {name: make_integrator(name, compile=compile) for name in etas}
+    if compile:  # compile (and warm up) outside the timing, on a short interval
+        for name, scheme in schemes.items():
+            scheme.advance(scheme.start(x.clone(), v.clone(), m), end * 0.01, etas[name])
+
+    def batched(name: str) -> float:
+        scheme = schemes[name]
         state = scheme.start(x.clone(), v.clone(), m)
         start = time.perf_counter()
-        result = scheme.advance(state, end, eta * (10 if name == "hermite" else 1))
+        result = scheme.advance(state, end, etas[name])
         if device != "cpu":
             torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-        steps = int(result.substeps.sum())
-        out[f"batched_{name}"] = {
-            "system_steps": steps,
-            "seconds": seconds,
-            "system_steps_per_s": steps / seconds,
-        }
+        return int(result.substeps.sum()) / (time.perf_counter() - start)
+
     xs, vs, ms = x.cpu().numpy(), v.cpu().numpy(), m.cpu().numpy()
-    dts = (duration / substeps) * torch.ones(systems).numpy()
-    for integrator in ("leapfrog", "ias15"):
+
+    def one_at_a_time(integrator: str) -> float:
         steps, start = 0, time.perf_counter()
         for s in range(rebound_systems):
             sim = rebound.Simulation()
             sim.G = 1.0
             sim.integrator = integrator
             if integrator == "leapfrog":
-                sim.dt = float(dts[s])
+                sim.dt = duration / substeps
             for i in range(3):
                 sim.add(m=float(ms[s, i]), x=float(xs[s, i, 0]), y=float(xs[s, i, 1]),
                         vx=float(vs[s, i, 0]), vy=float(vs[s, i, 1]))  # fmt: skip
             sim.integrate(duration, exact_finish_time=0 if integrator == "leapfrog" else 1)
             steps += sim.steps_done
-        seconds = time.perf_counter() - start
-        out[f"rebound_{integrator}"] = {
-            "systems": rebound_systems,
-            "system_steps": steps,
-            "seconds": seconds,
-            "system_steps_per_s": steps / seconds,
-        }
-    out["ratio_batched_leapfrog_vs_rebound_leapfrog"] = (
-        out["batched_leapfrog"]["system_steps_per_s"]
-        / out["rebound_leapfrog"]["system_steps_per_s"]
-    )
-    out["ratio_batched_hermite_vs_rebound_ias15"] = (
-        out["batched_hermite"]["system_steps_per_s"] / out["rebound_ias15"]["system_steps_per_s"]
-    )
-    return out
+        return steps / (time.perf_counter() - start)
+
+    rates: dict[str, list[float]] = {
+        k: [] for k in ("batched_leapfrog", "rebound_leapfrog", "batched_hermite", "rebound_ias15")
+    }
+    for _ in range(repeats):
+        rates["batched_leapfrog"].append(batched("leapfrog"))
+        rates["rebound_leapfrog"].append(one_at_a_time("leapfrog"))
+        rates["batched_hermite"].append(batched("hermite"))
+        rates["rebound_ias15"].append(one_at_a_time("ias15"))
+    leapfrog = [
+        a / b for a, b in zip(rates["batched_leapfrog"], rates["rebound_leapfrog"], strict=True)
+    ]
+    hermite = [a / b for a, b in zip(rates["batched_hermite"], rates["rebound_ias15"], strict=True)]
+    return {
+        "systems": systems,
+        "rebound_systems": rebound_systems,
+        "duration": duration,
+        "compiled": compile,
+        "repeats": repeats,
+        "system_steps_per_s_median": {k: statistics.median(r) for k, r in rates.items()},
+        "ratio_batched_leapfrog_vs_rebound_leapfrog": statistics.median(leapfrog),
+        "ratio_batched_leapfrog_vs_rebound_leapfrog_rounds": leapfrog,
+        "ratio_batched_hermite_vs_rebound_ias15": statistics.median(hermite),
+        "ratio_batched_hermite_vs_rebound_ias15_rounds": hermite,
+    }
 
 
 def main() -> None:
@@ -114,6 +132,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-env", action="store_true")
     parser.add_argument("--compile", action="store_true", help="the core's torch.compile kernels")
+    parser.add_argument("--repeats", type=int, default=5, help="alternating rounds per ratio")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     report: dict[str, Any] = {
@@ -130,7 +149,7 @@ def main() -> None:
             action=None if args.action == "random" else int(args.action),
         )
     report["core_vs_rebound"] = core_vs_rebound(
-        args.systems, args.substeps, args.rebound_systems, args.device, args.compile
+        args.systems, args.substeps, args.rebound_systems, args.device, args.compile, args.repeats
     )
     print(json.dumps(report, indent=2))
 
