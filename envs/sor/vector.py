@@ -282,8 +282,8 @@ class SORVectorEnv(BatchedVectorEnv):
         """(Gershgorin Jacobi bound, ‖b‖, ‖b − A x0‖) of the pending grid systems."""
         batch = self.pending()
         s = batch.systems
-        r0 = (batch.rhs - solver.stencil_matvec(s, batch.x0)).flatten(1).norm(dim=1)
-        return 4.0 * s.off / s.diag, batch.rhs.flatten(1).norm(dim=1), r0
+        r0 = solver.field_norm(batch.rhs - solver.stencil_matvec(s, batch.x0))
+        return 4.0 * s.off / s.diag, solver.field_norm(batch.rhs), r0
 
 
 class SORShiftedLaplacianVectorEnv(SORVectorEnv):
