@@ -235,6 +235,48 @@ def test_sparse_family_rejects_bad_matrices(tmp_path) -> None:
         gym.make("rlsuite/SOR-SparseSequence-v0", matrices=[str(bad)])
 
 
+def _first_steps(**kwargs: object) -> tuple[np.ndarray, list[float], list[np.ndarray]]:
+    """Reset (seed 0) and three steps of SOR-SparseSequence: first observation, rewards, obs."""
+    env = gym.make("rlsuite/SOR-SparseSequence-v0", sequence_length=3, **kwargs)
+    first, _ = env.reset(seed=0)
+    rewards, observations = [], []
+    for action in (3, 12, 17):
+        obs, reward, *_ = env.step(action)
+        rewards.append(reward)
+        observations.append(obs)
+    return first, rewards, observations
+
+
+def test_sparse_family_takes_one_matrix_path_or_vector_alone(tmp_path) -> None:
+    """``matrices=`` and ``rhs=`` accept one matrix / path / vector as well as a list of them:
+    a single item is the sequence of length one (it used to be a ValueError)."""
+    matrix, rhs = laplacian(6, 0.2), np.linspace(-1.0, 2.0, 36)
+    path = tmp_path / "a.mtx"
+    scipy.io.mmwrite(str(path), matrix)
+    np.save(tmp_path / "b.npy", rhs)
+    listed = _first_steps(matrices=[matrix], rhs=[rhs])
+    assert listed[1][0] < -5  # a real solve: SOR needs many sweeps
+    for kwargs in (
+        {"matrices": matrix, "rhs": rhs},
+        {"matrices": str(path), "rhs": [rhs]},
+        {"matrices": path, "rhs": str(tmp_path / "b.npy")},
+        {"matrices": [str(path)], "rhs": rhs.tolist()},
+    ):
+        first, rewards, observations = _first_steps(**kwargs)
+        np.testing.assert_array_equal(first, listed[0])
+        assert rewards == listed[1]
+        np.testing.assert_array_equal(np.stack(observations), np.stack(listed[2]))
+    # the default rhs (ones) and a single matrix agree with the listed form too
+    np.testing.assert_array_equal(
+        _first_steps(matrices=matrix)[0], _first_steps(matrices=[matrix])[0]
+    )
+    assert _first_steps(matrices=matrix)[1] == _first_steps(matrices=[matrix])[1]
+    with pytest.raises(ValueError, match="rhs has 2 vectors for 1 matrices"):
+        gym.make("rlsuite/SOR-SparseSequence-v0", matrices=matrix, rhs=[rhs, rhs])
+    with pytest.raises(ValueError, match="matrices must be a SciPy sparse matrix"):
+        gym.make("rlsuite/SOR-SparseSequence-v0", matrices=[])
+
+
 def test_sparse_env_reads_matrix_market_and_agrees_with_grid_env(tmp_path) -> None:
     """The same shifted Laplacian through the sparse CPU path and the torch grid path."""
     n, path = 10, tmp_path / "a.mtx"
