@@ -322,14 +322,18 @@ class _WaveOps:
     def dot(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """``⟨u_k, v_k⟩`` of every system, ``(B,)``, over the interior slots (the others hold
         zeros), summed in the fixed order of :func:`_fixed_order_sum`."""
-        torch.mul(self.views(u).inner, self.views(v).inner, out=self.terms_inner)
-        for first, last in self.tree:
-            first.add_(last)
-        return self.terms[0].clone()
+        return self._sum_of_products(u, v).clone()
 
     def norm(self, u: torch.Tensor) -> torch.Tensor:
         """``‖u_k‖₂`` of every system, ``(B,)``, batch-invariant like :meth:`dot`."""
-        return self.dot(u, u).sqrt_()
+        return torch.sqrt(self._sum_of_products(u, u))
+
+    def _sum_of_products(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The tree sum of ``u·v`` over the interior slots, a view of the scratch space."""
+        torch.mul(self.views(u).inner, self.views(v).inner, out=self.terms_inner)
+        for first, last in self.tree:
+            first.add_(last)
+        return self.terms[0]
 
     def neighbour_sum(self, u: torch.Tensor) -> torch.Tensor:
         """Sum of the 4 neighbours of every interior slot of ``u``, ``(2n−1, n, B)``: the up and
