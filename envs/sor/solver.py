@@ -51,9 +51,9 @@ whether it is solved alone or inside any batch, on a given device: every update 
 elementwise operation for every batch width (no width-dependent kernels), and every inner
 product or norm is summed in a pairwise order fixed by the field size alone
 (:func:`_fixed_order_sum`), never by a library reduction, whose order depends on the tensor's
-shape (a CG solve could otherwise stop one iteration apart in a batch and alone). This costs
-a batch of one about 1.5× the time of the earlier matrix-vector kernels; 256 systems run at
-the same speed.
+shape (a CG solve could otherwise stop one iteration apart in a batch and alone). Measured on
+2 shared CPU cores, one thread, against the earlier width-dependent kernels: a batch of one
+takes about 1.5× as long (more, smaller operations), 256 systems 0.96–1.2× as long.
 
 **Threads.** Only whole-buffer operations of wide batches (``(2n+1)(n+2)B`` elements, above
 torch's 32768-element grain) use intra-op threads. On a 2-core machine, 2 torch threads solved
