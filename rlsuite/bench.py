@@ -3,7 +3,8 @@
 Both run in the same process on the same seeds and the same sequence of actions (uniformly
 random, or one fixed action with ``action=``; for envs that publish ``info["action_mask"]``,
 uniformly random *legal* actions drawn from each side's own mask with the same random numbers,
-so both play the same games); the figure reported is the ratio of env steps
+so both play the same games; for envs with a combinatorial feasible set that publish
+``sample_feasible`` (coRMAB), random *feasible* actions drawn the same way); the figure reported is the ratio of env steps
 per second (machines are shared and noisy, so absolute times are
 printed for context only). ``SyncVectorEnv`` steps until ``min_seconds`` have passed (at least
 one step), then the native env runs exactly the same steps, so both solve the same instances.
@@ -65,6 +66,37 @@ def _masked_stepper(
     return step
 
 
+def _feasible_stepper(
+    env: gym.vector.VectorEnv,
+    sample: Callable[[np.random.Generator, int], np.ndarray],
+    seed: int,
+    device: torch.device | None,
+) -> Callable[[], object]:
+    """Step with a random *feasible* action per env, ``sample(rng, i)`` for env ``i`` (the
+    coRMAB envs' ``sample_feasible``: their action sets are combinatorial constraints, and a
+    uniformly random MultiBinary action breaks them and is refused)."""
+    rng = np.random.default_rng(seed)
+
+    def step() -> object:
+        actions = np.stack([sample(rng, i) for i in range(env.num_envs)])
+        return env.step(actions if device is None else torch.as_tensor(actions, device=device))
+
+    return step
+
+
+def _feasible_samplers(
+    native: gym.vector.VectorEnv, sync: gym.vector.SyncVectorEnv
+) -> tuple[Callable[[np.random.Generator, int], np.ndarray], ...] | None:
+    """``(native, sync)`` samplers of random feasible actions when the env publishes
+    ``sample_feasible`` (the native env as ``sample_feasible(rng, index)``, each single env as
+    ``sample_feasible(rng)``), else ``None``."""
+    core = native.unwrapped
+    if not hasattr(core, "sample_feasible"):
+        return None
+    singles = [single.unwrapped for single in sync.envs]
+    return core.sample_feasible, lambda rng, i: singles[i].sample_feasible(rng)
+
+
 def _action_stream(space: gym.Space, seed: int, action: Any | None) -> Callable[[], Any]:
     """Batched actions: the same sequence for every call of this function with the same seed."""
     if action is not None:
@@ -88,7 +120,7 @@ def benchmark_env(
     """Steps per second of the native env and of ``SyncVectorEnv``, and their ratio, per size."""
     resolve_device(device)
     kwargs = dict(env_kwargs or {})
-    rows, masked = [], False
+    rows, masked, feasible = [], False, False
     for n in num_envs:
         native = gym.make_vec(
             env_id, num_envs=n, vectorization_mode="vector_entry_point", device=device, **kwargs
@@ -99,9 +131,14 @@ def benchmark_env(
         # The slow side sets the number of steps; the native env then runs exactly those steps
         # (same seeds and actions, hence the same systems), after one warm-up step each.
         masked = action is None and "action_mask" in sync_info
+        samplers = _feasible_samplers(native, sync) if action is None and not masked else None
         if masked:
             sync_step = _masked_stepper(sync, sync_info, seed, None)
             native_step = _masked_stepper(native, native_info, seed, native.device)
+        elif samplers is not None:
+            feasible = True
+            native_step = _feasible_stepper(native, samplers[0], seed, native.device)
+            sync_step = _feasible_stepper(sync, samplers[1], seed, None)
         else:
             sync_step = _stepper(sync, _action_stream(sync.action_space, seed, action))
             native_step = _stepper(
@@ -127,8 +164,16 @@ def benchmark_env(
         "env_id": env_id,
         "device": device,
         "baseline": "gymnasium.vector.SyncVectorEnv",
-        "actions": "uniformly random" + (" legal (action_mask)" if masked else "")
-        if action is None
-        else f"fixed {action!r}",
+        "actions": _describe_actions(action, masked, feasible),
         "results": rows,
     }
+
+
+def _describe_actions(action: Any | None, masked: bool, feasible: bool) -> str:
+    if action is not None:
+        return f"fixed {action!r}"
+    if masked:
+        return "uniformly random legal (action_mask)"
+    if feasible:
+        return "random feasible (sample_feasible)"
+    return "uniformly random"

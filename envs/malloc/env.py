@@ -42,9 +42,10 @@ class _MallocEnv(BatchOfOneEnv):
         obs, info = super().reset(seed=seed, options=options)
         return obs, {**info, "instance": int(self.core.instance_indices()[0])}
 
-    def layout(self) -> np.ndarray:
-        """Offsets (bytes, −1 = slow / not placed) of the buffers, in file row order."""
-        return self.core.layout_of(0)
+    def buffer_offsets(self) -> np.ndarray:
+        """Offsets (bytes, −1 = slow / not placed) of the buffers, in file row order: the
+        memory map played so far (not the observation's layout, which is ``core.layout``)."""
+        return self.core.buffer_offsets(0)
 
 
 class MallocGameEnv(_MallocEnv):

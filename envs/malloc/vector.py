@@ -330,7 +330,7 @@ class MallocVectorEnv(BatchedVectorEnv):
             )
 
     # -- results ----------------------------------------------------------------------------
-    def layout_of(self, index: int = 0, state: GameState | None = None) -> np.ndarray:
+    def buffer_offsets(self, index: int = 0, state: GameState | None = None) -> np.ndarray:
         """Offsets (bytes; −1 = slow memory / not yet placed) of env ``index``'s buffers, in the
         instance file's row order."""
         state = self.state if state is None else state

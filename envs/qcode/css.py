@@ -71,10 +71,15 @@ class CSSCode:
         return self.n - int(gf2.rank(self.hx)) - int(gf2.rank(self.hz))
 
     def check_weights(self, side: str) -> np.ndarray:
-        return self._matrix(side).sum(1)
+        """The weight of every ``side`` (``"x"`` or ``"z"``) check, the number of qubits it acts
+        on: the row sums of ``hx`` or ``hz``, ``(m,)`` int64 (signed, so ``w − 3`` of a weight
+        below 3 is negative instead of wrapping around as the ``uint8`` matrix's sums would)."""
+        return self._matrix(side).sum(1, dtype=np.int64)
 
     def qubit_degrees(self, side: str) -> np.ndarray:
-        return self._matrix(side).sum(0)
+        """The ``side``-degree of every qubit, the number of ``side`` checks that act on it: the
+        column sums of ``hx`` or ``hz``, ``(n,)`` int64 (signed, as :meth:`check_weights`)."""
+        return self._matrix(side).sum(0, dtype=np.int64)
 
     @property
     def max_check_weight(self) -> int:

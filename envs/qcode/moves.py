@@ -599,7 +599,7 @@ def cellulation(
     if max_weight < 3:
         raise ValueError(f"max_weight must be ≥ 3 (faces are at least triangles), got {max_weight}")
     ear = max_weight - 1  # sides cut off with each chord
-    room = max_weight - 1 - code.qubit_degrees(other)[support].astype(np.int64)
+    room = max_weight - 1 - code.qubit_degrees(other)[support]
     chords: list[tuple[int, int]] = []
     faces: list[tuple[int, ...]] = []
     for mask in _cycle_basis(len(support), ends):
@@ -719,7 +719,7 @@ def coned_weights(code: CSSCode, check: int, side: Side = "z") -> np.ndarray:
     (in support order), from :func:`cellulation` without building the code."""
     cell = cellulation(code, check, side)
     other = "z" if side == "x" else "x"
-    degree = code.qubit_degrees(other)[cell.vertices].astype(np.int64)
+    degree = code.qubit_degrees(other)[cell.vertices]
     chords = np.zeros(len(cell.vertices), dtype=np.int64)
     for u, w in cell.chords:
         chords[[u, w]] += 1
@@ -782,9 +782,9 @@ def _check_move(code: CSSCode, move: Move) -> None:
 
 def is_legal(code: CSSCode, move: Move) -> bool:
     """Whether ``move`` can be applied and changes the code: copying a qubit of degree ≥ 2,
-    gauging a check of weight ≥ 4, thickening with ``2 ≤ layers ≤ 4`` and valid heights,
-    coning a check every other-side check meets in 0 or 2 qubits, with a connected check
-    graph (:func:`cone_check`)."""
+    gauging a check of weight ≥ 4, thickening with ``MIN_LAYERS ≤ layers ≤ MAX_LAYERS`` (2 to 6)
+    and valid heights, coning a check every other-side check meets in 0 or 2 qubits, with a
+    connected check graph (:func:`cone_check`)."""
     try:
         _check_move(code, move)
     except ValueError:

@@ -185,15 +185,26 @@ class Heat2DFamily:
 
 
 # -- user sequences of sparse SPD systems -------------------------------------------------------
+#: ``matrices=`` of the sparse family: one SciPy sparse matrix or ``.mtx`` path, or a list of them.
+MatrixSequence = (
+    sp.spmatrix | sp.sparray | str | Path | Sequence[sp.spmatrix | sp.sparray | str | Path]
+)
+#: ``rhs=``: one vector (array or ``.mtx``/``.npy`` path) or a list of them / a ``(T, N)`` array.
+VectorSequence = np.ndarray | str | Path | Sequence[np.ndarray | Sequence[float] | str | Path]
+
+
 class SparseSequenceFamily:
     """A user-supplied sequence of sparse SPD systems ``A_t x = b_t``, ``t = 0 … T-1``.
 
     Arguments:
-        matrices: SciPy sparse matrices or paths to Matrix Market (``.mtx``) files, all of the
-            same size ``N``. Each is checked: square, symmetric, positive diagonal, and positive
-            definite (a sparse Cholesky-free check: the smallest eigenvalue by Lanczos for large
-            ``N``, dense ``eigvalsh`` for ``N ≤ 2000``).
-        rhs: one vector per matrix (arrays or ``.mtx``/``.npy`` paths); default: all ones.
+        matrices: the sequence ``A_0 … A_{T−1}``: a list of SciPy sparse matrices or paths to
+            Matrix Market (``.mtx``) files, all of the same size ``N``, or one matrix or path
+            alone (``T = 1``: the same system every step). Each is checked: square, symmetric, positive
+            diagonal, and positive definite (the smallest eigenvalue by Lanczos for large ``N``,
+            dense ``eigvalsh`` for ``N ≤ 2000``).
+        rhs: the right-hand sides ``b_t``, one per matrix: a list of vectors (arrays of ``N``
+            numbers or ``.mtx``/``.npy`` paths), a ``(T, N)`` array, or, with one matrix, one
+            vector or path alone; default: all ones.
         warm_start: start each solve from the previous solution (default ``x0 = 0``).
     The sequence repeats if an episode is longer than ``T``. Context: ``t / T``.
     """
@@ -202,12 +213,19 @@ class SparseSequenceFamily:
 
     def __init__(
         self,
-        matrices: Sequence[sp.spmatrix | sp.sparray | str | Path],
-        rhs: Sequence[np.ndarray | str | Path] | None = None,
+        matrices: MatrixSequence,
+        rhs: VectorSequence | None = None,
         warm_start: bool = False,
     ) -> None:
-        if isinstance(matrices, (str, Path)) or not isinstance(matrices, Sequence) or not matrices:
-            raise ValueError("matrices must be a non-empty list of sparse matrices or .mtx paths")
+        if isinstance(matrices, (str, Path)) or sp.issparse(matrices):
+            matrices = [matrices]  # one system: the sequence of length 1
+        if not isinstance(matrices, Sequence) or not matrices:
+            raise ValueError(
+                "matrices must be a SciPy sparse matrix, a .mtx path, or a non-empty list of "
+                f"them; got {type(matrices).__name__} {matrices!r}"
+            )
+        if rhs is not None and _is_one_vector(rhs):
+            rhs = [rhs]  # type: ignore[list-item]
         self.matrices = [_as_spd_csr(m, where=f"matrices[{i}]") for i, m in enumerate(matrices)]
         size = self.matrices[0].shape[0]
         for i, m in enumerate(self.matrices):
@@ -281,6 +299,20 @@ def _smallest_eigenvalue(m: sp.csr_matrix) -> float:
     from scipy.sparse.linalg import eigsh
 
     return float(eigsh(m, k=1, which="SA", return_eigenvectors=False, tol=1e-8)[0])
+
+
+def _is_one_vector(value: object) -> bool:
+    """A single right-hand side rather than a list of them: a path, a 1-D array, or a list of
+    plain numbers."""
+    if isinstance(value, (str, Path)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.ndim == 1
+    return (
+        isinstance(value, Sequence)
+        and len(value) > 0
+        and all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in value)
+    )
 
 
 def _as_vector(value: object, size: int, *, where: str) -> np.ndarray:

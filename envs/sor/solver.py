@@ -46,6 +46,15 @@ is checked, and systems that converged (or whose residual is no longer finite, o
 ``max_iterations``) are recorded, so their ``x`` and iteration count freeze; the buffers shrink
 as systems stop, so later iterations cost mostly the systems still running.
 
+**Batch invariance.** A system's iterates, iteration count and residual are bit-identical
+whether it is solved alone or inside any batch, on a given device: every update is the same
+elementwise operation for every batch width (no width-dependent kernels), and every inner
+product or norm is summed in a pairwise order fixed by the field size alone
+(:func:`_fixed_order_sum`), never by a library reduction, whose order depends on the tensor's
+shape (a CG solve could otherwise stop one iteration apart in a batch and alone). Measured on
+2 shared CPU cores, one thread, against the earlier width-dependent kernels: a batch of one
+takes about 1.5× as long (more, smaller operations), 256 systems 0.96–1.2× as long.
+
 **Threads.** Only whole-buffer operations of wide batches (``(2n+1)(n+2)B`` elements, above
 torch's 32768-element grain) use intra-op threads. On a 2-core machine, 2 torch threads solved
 256 systems about 1.7× faster than 1 when the cores were free, but 3–30× slower when the cores
@@ -74,6 +83,7 @@ __all__ = [
     "SolveResult",
     "SparseSolveResult",
     "StencilSystems",
+    "field_norm",
     "optimal_omega",
     "sor_solve",
     "sor_sweep",
@@ -273,15 +283,10 @@ class _WaveOps:
 
     Holds scratch space and the slices of ``buffer`` the triangular recurrences use, made once
     (at these sizes, slicing costs as much as the arithmetic). ``gamma`` is ``γ = ωe/d`` ``(B,)``.
-    A diagonal step ``y[q] += γ·(y[q−1, r−1] + y[q−1, r])`` is done one of three ways, all exact
-    substitutions, chosen for speed (each operation has a fixed cost of a few µs on the CPU):
-
-    * one system: one matrix-vector ``addmm_`` with the pair-sum matrix ``S`` and ``γ`` as a scalar;
-    * a narrow batch whose ``γ`` is not tiny: with ``w[q] = γ^(−q)·y[q]`` the step becomes
-      ``w[q] += S·w[q−1]``, the same for every system, so one ``addmm_`` per diagonal between
-      two rescalings of the whole buffer (``γ_min^(2n) ≥ 1e-100`` keeps the scaled values far
-      from overflow; wide batches are faster elementwise since ``S`` is mostly zeros);
-    * otherwise: an add and a multiply-add on the contiguous diagonal slices.
+    A diagonal step ``y[q] += γ·(y[q−1, r−1] + y[q−1, r])`` is an add and a multiply-add on the
+    contiguous diagonal slices, the same two elementwise operations for every batch width, so a
+    system's iterate does not depend on which other systems share its batch (see
+    :func:`_fixed_order_sum` for the reductions).
     """
 
     def __init__(self, wave: _Wavefront, buffer: torch.Tensor, gamma: torch.Tensor) -> None:
@@ -293,25 +298,9 @@ class _WaveOps:
         self.pair_up_left, self.pair_down_right = self.pair[:-2, :-1], self.pair[2:, 1:]
         self.neighbours = buffer.new_empty(rows - 2, cols - 2, width)
         self._views: dict[int, _Views] = {}
-        self.alpha = float(gamma) if width == 1 else 1.0
-        self.scaling: tuple[torch.Tensor, ...] | None = None
-        low, high = torch.stack(torch.aminmax(gamma)).tolist() if width else (0.0, 0.0)
-        if 1 < width and width * wave.n <= 512 and high <= 1 and low ** (rows - 1) >= 1e-100:
-            plane = torch.arange(rows, dtype=_FLOAT, device=buffer.device)[:, None, None]
-            powers = (-plane, plane, plane + 1 - rows, rows - 1 - plane)
-            self.scaling = tuple(gamma**power for power in powers)
-        self.shared = width == 1 or self.scaling is not None
-        if self.shared:
-            pair = [_pair_matrix(m, buffer.device) for m in range(wave.n + 1)]
-            self.lower: list[tuple[torch.Tensor, ...]] = [
-                (buffer[q, lo:hi], pair[hi - lo], buffer[q - 1, lo - 1 : hi])
-                for q, lo, hi in wave.bands[1:]
-            ]
-            self.upper: list[tuple[torch.Tensor, ...]] = [
-                (buffer[q, lo:hi], pair[hi - lo], buffer[q + 1, lo : hi + 1])
-                for q, lo, hi in reversed(wave.bands[:-1])
-            ]
-            return
+        self.terms = buffer.new_empty((rows - 2) * (cols - 2), width)
+        self.terms_inner = self.terms.view(rows - 2, cols - 2, width)
+        self.tree = _tree_levels(self.terms)
         tmp = buffer.new_empty(wave.n, width)
         self.lower = [
             (buffer[q, lo:hi], buffer[q - 1, lo - 1 : hi - 1], buffer[q - 1, lo:hi], tmp[: hi - lo])
@@ -330,6 +319,22 @@ class _WaveOps:
             self._views[id(u)] = entry
         return entry
 
+    def dot(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """``⟨u_k, v_k⟩`` of every system, ``(B,)``, over the interior slots (the others hold
+        zeros), summed in the fixed order of :func:`_fixed_order_sum`."""
+        return self._sum_of_products(u, v).clone()
+
+    def norm(self, u: torch.Tensor) -> torch.Tensor:
+        """``‖u_k‖₂`` of every system, ``(B,)``, batch-invariant like :meth:`dot`."""
+        return torch.sqrt(self._sum_of_products(u, u))
+
+    def _sum_of_products(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The tree sum of ``u·v`` over the interior slots, a view of the scratch space."""
+        torch.mul(self.views(u).inner, self.views(v).inner, out=self.terms_inner)
+        for first, last in self.tree:
+            first.add_(last)
+        return self.terms[0]
+
     def neighbour_sum(self, u: torch.Tensor) -> torch.Tensor:
         """Sum of the 4 neighbours of every interior slot of ``u``, ``(2n−1, n, B)``: the up and
         left ones are the pair ``(q−1, r−1) + (q−1, r)``, the down and right ones ``(q+1, r+1) +
@@ -341,32 +346,17 @@ class _WaveOps:
     def lower_solve_(self) -> None:
         """``buffer ← (I − γLₛ)⁻¹ buffer`` in place: ``y[q] += γ·(y[q−1, r−1] + y[q−1, r])``
         over the diagonals in increasing order."""
-        self._recurrence(self.lower, 0)
+        self._recurrence(self.lower)
 
     def upper_solve_(self) -> None:
         """``buffer ← (I − γUₛ)⁻¹ buffer`` in place: ``z[q] += γ·(z[q+1, r+1] + z[q+1, r])``
-        over the diagonals in decreasing order (scaled by ``γ^(q − 2n)`` when shared)."""
-        self._recurrence(self.upper, 2)
+        over the diagonals in decreasing order."""
+        self._recurrence(self.upper)
 
-    def _recurrence(self, steps: list[tuple[torch.Tensor, ...]], first_table: int) -> None:
-        if self.scaling is not None:
-            self.buffer.mul_(self.scaling[first_table])
-        if self.shared:
-            for target, pair, source in steps:
-                target.addmm_(pair, source, alpha=self.alpha)
-        else:
-            for target, first, second, tmp in steps:
-                torch.add(first, second, out=tmp)
-                target.addcmul_(tmp, self.gamma)
-        if self.scaling is not None:
-            self.buffer.mul_(self.scaling[first_table + 1])
-
-
-@lru_cache(maxsize=256)
-def _pair_matrix(m: int, device: torch.device) -> torch.Tensor:
-    """``(m, m+1)`` with ones at ``(i, i)`` and ``(i, i+1)``: sums neighbouring pairs."""
-    eye = torch.eye(m, m + 1, dtype=_FLOAT)
-    return (eye + eye.roll(1, dims=1)).to(device)
+    def _recurrence(self, steps: list[tuple[torch.Tensor, ...]]) -> None:
+        for target, first, second, tmp in steps:
+            torch.add(first, second, out=tmp)
+            target.addcmul_(tmp, self.gamma)
 
 
 def _apply_stencil(
@@ -398,15 +388,49 @@ def _scaled_residual(
     return out
 
 
+def _fixed_order_sum(terms: torch.Tensor) -> torch.Tensor:
+    """Column sums of an ``(R, B)`` matrix, ``(B,)``, added in an order fixed by ``R`` alone;
+    overwrites ``terms``.
+
+    Each level adds the last ``⌊R/2⌋`` rows onto the first ones (a pairwise tree), so every sum
+    is a sequence of elementwise additions whose order depends on the number of terms only, not
+    on the batch width, the device or the memory layout. Library reductions (``sum``,
+    ``vecdot``) pick their own order by shape: a column summed alone and the same column summed
+    inside a batch could round differently, and a solver that stops at a tolerance would then
+    stop one iteration apart in a batch and alone.
+    """
+    for first, last in _tree_levels(terms):
+        first.add_(last)
+    return terms[0]
+
+
+def _tree_levels(terms: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The ``(first rows, last rows)`` slices of :func:`_fixed_order_sum`'s levels: ``⌈log2 R⌉``
+    in-place additions ``terms[:h] += terms[R − h : R]``, ``h = ⌊R/2⌋``, then ``R ← R − h``."""
+    levels = []
+    rows = terms.shape[0]
+    while rows > 1:
+        half = rows // 2
+        levels.append((terms[:half], terms[rows - half : rows]))
+        rows -= half
+    return levels
+
+
 def _column_dot(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Inner products of the columns of two ``(M, B)`` matrices (flattened fields), ``(B,)``."""
-    return torch.linalg.vecdot(u, v, dim=0)
+    """Inner products of the columns of two ``(M, B)`` matrices (flattened fields), ``(B,)``,
+    batch-invariant (see :func:`_fixed_order_sum`)."""
+    return _fixed_order_sum(torch.mul(u, v))
 
 
 def _column_norm(u: torch.Tensor) -> torch.Tensor:
-    """2-norms of the columns of ``(M, B)``: ``vecdot`` then ``sqrt``, several times faster on
-    the CPU than ``vector_norm`` over a leading axis."""
+    """2-norms of the columns of ``(M, B)``, batch-invariant (see :func:`_fixed_order_sum`)."""
     return _column_dot(u, u).sqrt_()
+
+
+def field_norm(x: torch.Tensor) -> torch.Tensor:
+    """``‖x_k‖₂`` of every field of a ``(B, ...)`` batch, ``(B,)``, summed in an order fixed by
+    the field size alone: a system's norm is bit-identical whatever batch it is computed in."""
+    return _column_norm(x.reshape(x.shape[0], -1).T)
 
 
 def _all_continue(gap: torch.Tensor, strict: bool) -> bool:
@@ -465,7 +489,7 @@ def _select(keep: torch.Tensor, *tensors: torch.Tensor) -> tuple[torch.Tensor, .
 
 def _relative_norm_scale(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``‖b‖₂`` per system and ``1/‖b‖₂`` (1 where ``b = 0``, so the test becomes absolute)."""
-    norm = torch.linalg.vector_norm(b.reshape(b.shape[0], -1), dim=1)
+    norm = field_norm(b)
     return norm, 1.0 / torch.where(norm > 0, norm, torch.ones_like(norm))
 
 
@@ -547,7 +571,7 @@ def _sor_iterate(
     sweeps = 0
     while True:
         _scaled_residual(ops, x, step, scaled_rhs, omega, scaled_off)
-        relative = _column_norm(ops.views(step).flat).mul_(scale)
+        relative = ops.norm(step).mul_(scale)
         gap = relative + offset
         if sweeps == max_iterations or not _all_continue(gap, strict=True):
             live = offset < 0
@@ -599,8 +623,8 @@ def ssor_pcg_solve(
         if systems.batch_size:
             _pcg_iterate(systems, b, omega, rtol, max_iterations, wave, outcome)
             x = _from_wave(outcome.x, wave)
-            true_residual = (b - stencil_matvec(systems, x)).reshape(systems.batch_size, -1)
-            outcome.residual = _column_norm(true_residual.T) * _relative_norm_scale(b)[1]
+            true_residual = b - stencil_matvec(systems, x)
+            outcome.residual = field_norm(true_residual) * _relative_norm_scale(b)[1]
     return outcome.result(wave)
 
 
@@ -627,7 +651,7 @@ def _pcg_iterate(
     rho_old = torch.ones_like(d)
     it = 0
     while True:
-        norm = _column_norm(ops.views(r).flat)
+        norm = ops.norm(r)
         gap = norm - threshold
         if it == max_iterations or not _all_continue(gap, strict=False):
             done = (gap < 0) | ~torch.isfinite(gap) | (it == max_iterations)
@@ -659,13 +683,13 @@ def _pcg_iterate(
         ops.lower_solve_()
         z.mul_(middle_scale)
         ops.upper_solve_()
-        rho = _column_dot(ops.views(r).flat, ops.views(z).flat)
+        rho = ops.dot(r, z)
         if it == 0:
             p.copy_(z)
         else:
             p.mul_(rho / rho_old).add_(z)
         _apply_stencil(ops, p, q, d, off)
-        alpha = rho / _column_dot(ops.views(p).flat, ops.views(q).flat)
+        alpha = rho / ops.dot(p, q)
         x.addcmul_(p, alpha)
         r.addcmul_(q, alpha, value=-1.0)
         rho_old = rho
@@ -735,7 +759,7 @@ def sparse_sor_solve(
     ids, rhs, sweeps = np.arange(batch), b, 0
     while ids.size:
         r = system.residual(rhs, x)
-        relative = np.linalg.norm(r, axis=1) * inv_norm
+        relative = _row_norm(r) * inv_norm
         done = ~(relative > rtol) | ~np.isfinite(relative) | (sweeps == max_iterations)
         if done.any():
             final_x[ids[done]], iterations[ids[done]] = x[done], sweeps
@@ -773,7 +797,7 @@ def sparse_ssor_pcg_solve(
     r = system.residual(b, x)
     p, rho_old = np.zeros_like(r), np.ones(batch)
     while ids.size:
-        gap = np.linalg.norm(r, axis=1) - threshold
+        gap = _row_norm(r) - threshold
         done = (gap < 0) | ~np.isfinite(gap) | (it == max_iterations)
         if done.any():
             final_x[ids[done]], iterations[ids[done]] = x[done], it
@@ -785,21 +809,38 @@ def sparse_ssor_pcg_solve(
                 break
             system.set_omega(system.omega[keep])
         z = system.ssor_preconditioner(r)
-        rho = np.einsum("ij,ij->i", r, z)
+        rho = _row_dot(r, z)
         p = z if it == 0 else z + (rho / rho_old)[:, None] * p
         q = (matrix @ p.T).T
-        alpha = rho / np.einsum("ij,ij->i", p, q)
+        alpha = rho / _row_dot(p, q)
         x += alpha[:, None] * p
         r -= alpha[:, None] * q
         rho_old = rho
         it += 1
-    residual = np.linalg.norm(system.residual(b, final_x), axis=1) / b_norm
+    residual = _row_norm(system.residual(b, final_x)) / b_norm
     return SparseSolveResult(final_x, iterations, residual, converged)
+
+
+def _row_dot(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``⟨u_k, v_k⟩`` per row of two ``(B, N)`` arrays, summed in the pairwise order of
+    :func:`_fixed_order_sum` (fixed by ``N``), so a row's value does not depend on ``B``."""
+    terms = u * v
+    rows = terms.shape[1]
+    while rows > 1:
+        half = rows // 2
+        terms[:, :half] += terms[:, rows - half : rows]
+        rows -= half
+    return terms[:, 0].copy() if rows else np.zeros(terms.shape[0])
+
+
+def _row_norm(u: np.ndarray) -> np.ndarray:
+    """``‖u_k‖₂`` per row, batch-invariant like :func:`_row_dot`."""
+    return np.sqrt(_row_dot(u, u))
 
 
 def _safe_norm(b: np.ndarray) -> np.ndarray:
     """``‖b‖₂`` per row, with 1 for zero rows (the tolerance is then absolute)."""
-    norm = np.linalg.norm(b, axis=1)
+    norm = _row_norm(b)
     return np.where(norm > 0, norm, 1.0)
 
 

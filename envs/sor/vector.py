@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -21,9 +20,11 @@ from rlsuite.envs.sor import solver
 from rlsuite.envs.sor.problems import (
     GridBatch,
     Heat2DFamily,
+    MatrixSequence,
     ShiftedLaplacianFamily,
     SparseSequenceFamily,
     Variance,
+    VectorSequence,
 )
 
 from rlsuite import keyed_random
@@ -282,8 +283,8 @@ class SORVectorEnv(BatchedVectorEnv):
         """(Gershgorin Jacobi bound, ‖b‖, ‖b − A x0‖) of the pending grid systems."""
         batch = self.pending()
         s = batch.systems
-        r0 = (batch.rhs - solver.stencil_matvec(s, batch.x0)).flatten(1).norm(dim=1)
-        return 4.0 * s.off / s.diag, batch.rhs.flatten(1).norm(dim=1), r0
+        r0 = solver.field_norm(batch.rhs - solver.stencil_matvec(s, batch.x0))
+        return 4.0 * s.off / s.diag, solver.field_norm(batch.rhs), r0
 
 
 class SORShiftedLaplacianVectorEnv(SORVectorEnv):
@@ -327,8 +328,12 @@ class SORHeat2DVectorEnv(SORVectorEnv):
 class SORSparseSequenceVectorEnv(SORVectorEnv):
     """SOR on a user sequence of sparse SPD systems, solved on the CPU with SciPy.
 
-    Arguments: ``matrices`` (SciPy sparse matrices or Matrix Market paths, required), ``rhs``
-    (vectors or paths; default ones), ``warm_start`` (default False). The sequence repeats if
+    Arguments: ``matrices`` (required: a list of SciPy sparse SPD matrices or Matrix Market
+    ``.mtx`` paths, all ``N × N``, or one matrix or path alone), ``rhs`` (one ``b`` per matrix:
+    a list of length-``N`` arrays or ``.npy``/``.mtx`` paths, a ``(T, N)`` array, or one vector
+    with one matrix; default all ones), ``warm_start`` (start each solve from the previous
+    solution; default False, ``x0 = 0``). See
+    :class:`~rlsuite.envs.sor.problems.SparseSequenceFamily`. The sequence repeats if
     ``sequence_length`` exceeds its length (default: its length). ``device`` must be CPU.
     """
 
@@ -338,15 +343,16 @@ class SORSparseSequenceVectorEnv(SORVectorEnv):
         self,
         num_envs: int = 1,
         *,
-        matrices: Sequence[sp.spmatrix | sp.sparray | str | Path] | None = None,
-        rhs: Sequence[np.ndarray | str | Path] | None = None,
+        matrices: MatrixSequence | None = None,
+        rhs: VectorSequence | None = None,
         warm_start: bool = False,
         sequence_length: int | None = None,
         **kwargs: Any,
     ) -> None:
         if matrices is None:
             raise ValueError(
-                "SOR-SparseSequence needs matrices=[...] (SciPy sparse SPD matrices or .mtx paths)"
+                "SOR-SparseSequence needs matrices= (a SciPy sparse SPD matrix or .mtx path, or "
+                "a list of them)"
             )
         device = torch.device(kwargs.get("device") or "cpu")
         if device.type != "cpu":

@@ -27,7 +27,8 @@ RewardName = Literal["paper", "force_evaluations"]
 REWARDS = ("paper", "force_evaluations")
 #: The paper's action grid for Hermite's η (also the leapfrog's default: see integrators.py).
 DEFAULT_ETA_GRID = tuple(np.logspace(-4, -1, 10).tolist())
-#: The paper's RL step: 0.1 yr in N-body units (mass unit 3 M☉, length unit 1 au).
+#: The paper's RL step: 0.1 yr in the N-body units of the built-in sets (mass unit 3 M☉, length
+#: unit 1 au), ≈ 1.088 time units; a system of your own needs its own ``interval``.
 DEFAULT_INTERVAL = 0.1 * nbody.YEAR
 ERROR_FLOOR = 1e-16  # |ΔE/E0| below double precision's resolution counts as this
 _STATE_FIELDS = tuple(f.name for f in fields(NBodyBatch))
@@ -57,18 +58,44 @@ class ThreeBodyVectorEnv(BatchedVectorEnv):
     integrated by a 4th-order Hermite scheme with the adaptive step ``dt = η · t_coll``
     (``integrator="hermite"``), or by a fixed-step leapfrog (``integrator="leapfrog"``), see
     :mod:`rlsuite.envs.threebody.integrators`. Every RL step advances the system by
-    ``interval`` time units (default 0.1 yr ≈ 1.088 units), landing exactly on the output time;
-    the agent picks η for that interval. Small η conserves energy and costs many force
-    evaluations; large η is cheap and lets the energy error grow. Initial conditions:
+    ``interval`` N-body time units (default :data:`DEFAULT_INTERVAL` ≈ 1.088 units, which is
+    0.1 yr in the units of the built-in sets only: see *Units* below), landing exactly on the
+    output time; the agent picks η for that interval. Small η conserves energy and costs many
+    force evaluations; large η is cheap and lets the energy error grow. Initial conditions:
     ``initial_conditions="paper" | "figure_eight" | "random_bound"`` (see
     :mod:`~rlsuite.envs.threebody.initial_conditions`; ``masses`` in M☉ for the paper's triple,
     ``perturbation`` for the figure-eight, ``n_bodies`` for random bound systems) or
-    ``initial_state={"masses", "positions", "velocities"}`` (one user system, N-body units, for
-    every episode; validated: masses > 0, no coincident bodies, finite values).
+    ``initial_state=`` one system of your own (below).
 
-    **Action space.** ``Discrete(K)``: action ``k`` is ``eta_grid[k]`` (default
-    ``logspace(1e-4, 1e-1, 10)``, the paper's grid for Hermite). An action outside the space is
-    a ``ValueError``.
+    **Units.** N-body units, G = 1: with a mass unit ``M`` and a length unit ``L``, the time
+    unit is ``sqrt(L³ / (G·M))`` and the velocity unit ``sqrt(G·M / L)``. The built-in sets use
+    ``M`` = the system's total mass (3 M☉ for the paper's triple) and ``L`` = 1 au, so a time
+    unit is ≈ 0.0919 yr (``nbody.YEAR`` ≈ 10.88 units make a year) and a velocity unit ≈ 51.6
+    km/s; ``figure_eight`` is the classic G = m = 1 orbit (period 6.326 units).
+
+    **Your own system.** ``initial_state={"masses": [m_0, ...], "positions": [[x, y(, z)], ...],
+    "velocities": [[vx, vy(, vz)], ...]}``: ``N`` bodies (N ≥ 2; ``N`` replaces ``n_bodies``),
+    masses > 0 (not normalised), rows of 2 numbers get z = 0, all in *your* G = 1 units
+    (choose ``M`` and ``L``; e.g. masses in M☉ and lengths in au give a time unit of
+    ``1/(2π)`` yr and a velocity unit of 2π au/yr ≈ 29.8 km/s). It is validated (finite, no two
+    bodies at one point), moved to the centre-of-mass frame and used for every episode (no
+    randomness: the seed changes nothing). ``interval`` is in the same time unit, so the default
+    means nothing for such a system: set it to the output cadence you want, ``Δt /
+    sqrt(L³/(G·M))`` for a physical ``Δt`` (``2π·Δt`` for ``Δt`` in years with M☉ and au), or
+    to a fraction of the system's own dynamical time (``period / 100`` for an orbit of known
+    period). An episode covers ``max_steps · interval`` time units. η itself is dimensionless
+    (a fraction of ``t_coll``), so the same grid works in any units.
+
+    **Action space.** ``Discrete(K)``: action ``k`` plays ``η = eta_grid[k]``; the default grid
+    is ``np.logspace(-4, -1, 10)``, the paper's grid for Hermite, i.e. ``η = 10^(−4 + k/3)``
+    (action 0: 1e-4, 3: 1e-3, 6: 1e-2, 9: 0.1). The Hermite step is ``dt = η · t_coll``, with
+    ``t_coll`` the shortest pairwise crossing or free-fall time
+    (:func:`~rlsuite.envs.threebody.nbody.collision_time`); the leapfrog divides each interval
+    into equal substeps no longer than that. To play a given η, put it in ``eta_grid`` (any
+    numbers in (0, 1)) and step with its index: ``eta_grid=[1e-3, 1e-2]`` makes action 1 play
+    η = 0.01, and ``eta_grid=[η]`` a one-action env that always plays η (a fixed-η baseline).
+    ``env.unwrapped.core.eta_grid`` (single env) or ``eta_grid`` (vector env) maps actions to
+    η; ``info["eta"]`` reports the η played. An action outside the space is a ``ValueError``.
 
     **Observation space.** ``Box(-inf, inf, (4N + 1,), float32)``, the paper's "cart" state
     (N-body units; positions are divided by ``position_scale`` = 10 to bring them to the

@@ -37,7 +37,7 @@ def test_exhaustive_search_beats_the_greedy_trap(tmp_path: Path) -> None:
     assert best == pytest.approx(200 / 370, rel=1e-5)
     assert actions == [0, 1, 1]  # A slow, B at the first (only) candidate, C at its own
     assert replay(env, actions) == pytest.approx(best, abs=1e-6)
-    np.testing.assert_array_equal(env.layout_of(0), [-1, 0, 100])
+    np.testing.assert_array_equal(env.buffer_offsets(0), [-1, 0, 100])
 
 
 def replay(env: MallocGameVectorEnv | MallocPackVectorEnv, actions: list[int]) -> float:
@@ -148,7 +148,7 @@ def test_best_fit_on_a_real_program_beats_random_and_is_valid() -> None:
 
     env = make(1)
     results = baselines.run_agent_episodes(baselines.Baseline("best-fit", env), env, [0])
-    offsets = env.layout_of(0)
+    offsets = env.buffer_offsets(0)
     check_final_layout(inst, offsets, env.fast_capacity(inst))
     saved = results.metrics["time_saved"][0]
     assert saved == pytest.approx(fraction_of_time_saved(inst, offsets), rel=1e-9)

@@ -12,6 +12,7 @@ from layout_checks import check_final_layout, fraction_of_time_saved
 from rlsuite.envs.malloc.env import MallocGameEnv, MallocPackEnv
 from rlsuite.envs.malloc.generators import random_instance
 from rlsuite.envs.malloc.instances import save_instance
+from rlsuite.envs.malloc.observation import ObservationLayout
 from rlsuite.envs.malloc.vector import MallocGameVectorEnv, MallocPackVectorEnv
 
 import rlsuite  # noqa: F401 - registers the ids
@@ -44,7 +45,7 @@ def test_check_env_and_a_legal_episode(env_id: str) -> None:
     assert len(trajectory) == 1 + 3 * core.instance().num_buffers
     for obs in trajectory[0:1] + trajectory[1::3]:
         assert env.observation_space.contains(obs)
-    offsets = env.unwrapped.layout()
+    offsets = env.unwrapped.buffer_offsets()
     if env_id.endswith("Game-v0"):
         check_final_layout(core.instance(), offsets, core.fast_capacity(core.instance()))
         assert total == pytest.approx(fraction_of_time_saved(core.instance(), offsets), abs=1e-6)
@@ -52,6 +53,22 @@ def test_check_env_and_a_legal_episode(env_id: str) -> None:
         check_final_layout(core.instance(), offsets, None)
         height = (offsets + core.instance().size).max()
         assert -total == pytest.approx(height / core.instance().peak_live_bytes, rel=1e-6)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_buffer_offsets_and_observation_layout_have_distinct_names(env_id: str) -> None:
+    """The memory map is ``buffer_offsets()`` (single env) / ``buffer_offsets(i)`` (core); the
+    name ``layout`` belongs to the observation layout alone (they were ``layout()`` and
+    ``layout_of(i)``, next to ``core.layout``, an ``ObservationLayout``)."""
+    env = gym.make(env_id)
+    legal_rollout(env, 1, np.random.default_rng(1))
+    core = env.unwrapped.core
+    offsets = env.unwrapped.buffer_offsets()
+    np.testing.assert_array_equal(offsets, core.buffer_offsets(0))
+    np.testing.assert_array_equal(offsets, core.buffer_offsets(0, core.get_state(0)))
+    assert offsets.shape == (core.instance().num_buffers,) and (offsets >= 0).any()
+    assert isinstance(core.layout, ObservationLayout)
+    assert not hasattr(env.unwrapped, "layout") and not hasattr(core, "layout_of")
 
 
 @pytest.mark.parametrize("env_id", IDS)

@@ -62,7 +62,7 @@ def test_every_step_offers_exactly_the_fitting_offsets(
     order = env.tables.file_index[0].numpy()
     total = 0.0
     for k in range(inst.num_buffers):
-        offsets = env.layout_of(0)
+        offsets = env.buffer_offsets(0)
         expected = candidate_offsets(inst, offsets, int(order[k]), capacity)
         cands = env.candidates()
         offered = cands.offset[0][cands.slot_valid[0]].tolist()
@@ -78,7 +78,7 @@ def test_every_step_offers_exactly_the_fitting_offsets(
         _, reward, terminated, _, info = env.step(np.array([legal[int(choices[k] * len(legal))]]))
         total += float(reward[0])
         assert bool(terminated[0]) == (k == inst.num_buffers - 1)
-    final = env.layout_of(0)
+    final = env.buffer_offsets(0)
     check_final_layout(inst, final, capacity)
     if mode == "map":
         assert total == pytest.approx(fraction_of_time_saved(inst, final), abs=1e-6)
@@ -115,7 +115,7 @@ def test_a_thousand_random_rollouts_stay_valid(cls: type) -> None:
             totals += reward.double()
         assert bool(terminated.all())
         for i in range(50):
-            final = env.layout_of(i)
+            final = env.buffer_offsets(i)
             check_final_layout(inst, final, capacity)
             if capacity is not None:
                 assert float(info["time_saved"][i]) == pytest.approx(

@@ -152,6 +152,18 @@ def test_regular_weights() -> None:
     assert surface.hx.shape == surface.hz.shape == (12, 25)
 
 
+def test_weights_and_degrees_are_signed_int64() -> None:
+    """``check_weights`` / ``qubit_degrees`` are int64, so differences go negative (the sums of
+    the uint8 matrices were unsigned: ``w − 10`` wrapped around to ~1.8e19)."""
+    surface = rotated_surface(5)  # X checks of weight 2 (boundary) and 4, qubit degrees 1 and 2
+    for side in ("x", "z"):
+        assert surface.check_weights(side).dtype == np.int64
+        assert surface.qubit_degrees(side).dtype == np.int64
+    assert sorted(set((surface.check_weights("x") - 10).tolist())) == [-8, -6]
+    assert sorted(set((surface.qubit_degrees("z") - 3).tolist())) == [-2, -1]
+    assert int((steane().check_weights("z") - 10).min()) == -6
+
+
 def test_hypergraph_product_convention() -> None:
     h1, h2 = hamming(3), repetition(4, cyclic=True)  # (3 × 7) and (4 × 4)
     code = hypergraph_product(h1, h2)

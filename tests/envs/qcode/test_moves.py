@@ -18,6 +18,8 @@ from rlsuite.envs.qcode.css import CSSCode
 from rlsuite.envs.qcode.moves import (
     CONE_WEIGHT,
     HEIGHT_RULES,
+    MAX_LAYERS,
+    MIN_LAYERS,
     Move,
     apply_move,
     cellulation,
@@ -301,6 +303,16 @@ def test_heights_validation() -> None:
         thicken(code, 1)
     assert choose_heights(code, 3, "round_robin").tolist() == [0, 1, 2]
     assert not is_legal(code, Move.thicken(7))  # MAX_LAYERS = 6
+
+
+def test_is_legal_layer_range_is_min_to_max_layers() -> None:
+    """``is_legal`` accepts exactly ``MIN_LAYERS..MAX_LAYERS`` = 2..6 layers, as its docstring
+    says (it used to say 2..4)."""
+    code = steane()
+    assert (MIN_LAYERS, MAX_LAYERS) == (2, 6)
+    legal = [layers for layers in range(0, 9) if is_legal(code, Move.thicken(layers))]
+    assert legal == [2, 3, 4, 5, 6]
+    assert "MIN_LAYERS ≤ layers ≤ MAX_LAYERS`` (2 to 6)" in (is_legal.__doc__ or "")
 
 
 # --------------------------------------------------------------------------------------------

@@ -349,3 +349,44 @@ def test_cuda_env_matches_cpu(env_id: str) -> None:
         info_g["energy_error"].cpu(), info_c["energy_error"], rtol=1e-3, atol=1e-14
     )
     assert torch.equal(info_g["force_evaluations"].cpu(), info_c["force_evaluations"])
+
+
+def test_documented_units_interval_and_eta_grid() -> None:
+    """What the class docstring states about units, ``interval`` and the η grid, as values."""
+    # built-in units: mass 3 M☉, length 1 au → one time unit ≈ 0.0919 yr; default interval 0.1 yr
+    assert nbody.YEAR == pytest.approx(10.88, abs=0.01)
+    assert DEFAULT_INTERVAL == pytest.approx(1.088, abs=0.001)
+    assert 1 / nbody.YEAR == pytest.approx(0.0919, abs=1e-4)
+    # M☉ and au: the time unit is 1/(2π) yr, i.e. the paper's unit times sqrt(3)
+    assert math.sqrt(3.0) / nbody.YEAR == pytest.approx(1 / (2 * math.pi), rel=1e-4)
+    # the default grid: action k plays η = 10^(−4 + k/3)
+    env = ThreeBodyVectorEnv(1)
+    expected = 10.0 ** (-4.0 + torch.arange(10, dtype=torch.float64) / 3.0)
+    torch.testing.assert_close(env.eta_grid, expected, rtol=1e-12, atol=0)
+    # a given η: a grid that holds it, stepped with its index
+    env = ThreeBodyVectorEnv(2, eta_grid=[1e-3, 1e-2])
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(torch.tensor([1, 0]))
+    assert info["eta"].tolist() == [0.01, 0.001]
+
+
+def test_docstring_example_with_a_system_of_your_own() -> None:
+    """The figure-eight as ``initial_state`` in G = 1 units, ``interval`` = period / 100: 100
+    steps of η = 0.01 land on one period with a tiny energy error (the module's doctest)."""
+    import doctest
+
+    import rlsuite.envs.threebody.env as module
+
+    result = doctest.testmod(module, raise_on_error=False)
+    assert result.attempted >= 8 and result.failed == 0
+    single = gym.make(
+        "rlsuite/ThreeBody-v0",
+        initial_state={"masses": [1.0, 2.0], "positions": [[1.0, 0.0], [-0.5, 0.0]],
+                       "velocities": [[0.0, 0.5], [0.0, -0.25]]},
+        interval=0.5,
+        eta_grid=[0.02],
+    )  # fmt: skip
+    obs, _ = single.reset(seed=0)
+    assert obs.shape == (4 * 2 + 1,) and single.action_space == gym.spaces.Discrete(1)
+    _, _, _, _, info = single.step(0)
+    assert info["time"] == pytest.approx(0.5) and info["eta"] == pytest.approx(0.02)
