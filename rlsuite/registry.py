@@ -161,6 +161,7 @@ ENVS: dict[str, EnvEntry] = {
             f"{_QCODE}.weight_reduction:WeightReductionVectorEnv",
             "copy qubits, gauge checks, thicken (Hastings / Sabo) until check weight and degree ≤ 6",
             baselines=f"{_QCODE}.baselines",
+            has_model=True,
         ),
         EnvEntry(
             "rlsuite/QCode-TannerEdit-v0",
@@ -168,6 +169,7 @@ ENVS: dict[str, EnvEntry] = {
             f"{_QCODE}.tanner_edit:TannerEditVectorEnv",
             "toggle edges of a classical Tanner graph (degrees ≤ 3) to improve k·d²/n of HGP(H, H)",
             baselines=f"{_QCODE}.baselines",
+            has_model=True,
         ),
     ]
     + [

@@ -43,12 +43,17 @@ def _side(
     ``trials`` random information sets (inf when none is found: no logical on this side)."""
     B, _, n = checks.shape
     dev = checks.device
-    # random order of the real qubits, padding columns last
-    keys = torch.rand(B, trials, n, generator=generator, device="cpu").to(dev)
-    keys = torch.where(
-        torch.arange(n, device=dev)[None, None, :] < num_qubits[:, None, None], keys, 2.0
+    # random order of the real qubits, padding columns last; keyed draws are indexed by
+    # (key, trial, qubit), so they do not depend on the batch's padding
+    if keys is None:
+        draws = torch.rand(B, trials, n, generator=generator, device="cpu").to(dev)
+    else:
+        trial = torch.arange(trials, device=dev)
+        draws = keyed_random.uniform(keyed_random.combine(keys.to(dev)[:, None], trial[None]), n)
+    draws = torch.where(
+        torch.arange(n, device=dev)[None, None, :] < num_qubits[:, None, None], draws, 2.0
     )
-    order = torch.argsort(keys, dim=2).reshape(B * trials, n)
+    order = torch.argsort(draws, dim=2).reshape(B * trials, n)
     rep = lambda t: t.repeat_interleave(trials, dim=0)  # noqa: E731
     basis, valid = gf2.kernel(rep(checks), rep(num_qubits), columns=order)
     echelon = gf2.row_reduce(rep(stabilisers))

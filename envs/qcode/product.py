@@ -16,7 +16,9 @@ Tillich & Zémor's hypergraph product HGP(H1, H2) of classical parity-check matr
 
 Classical distances are exact by enumerating the ``2^k`` codewords of every code of the batch
 at once while ``k ≤ max_dimension`` (16); beyond that they are random-information-set upper
-bounds (:mod:`rlsuite.envs.qcode.distance`) and ``exact`` is False.
+bounds (:mod:`rlsuite.envs.qcode.distance`) and ``exact`` is False. Their random column orders
+are keyed by the matrix itself (:func:`content_keys`, :mod:`rlsuite.keyed_random`), so the same
+``H`` always gives the same parameters, whatever batch, env, seed or device it is in.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import NamedTuple
 
 import torch
 from rlsuite.envs.qcode import gf2
+
+from rlsuite import keyed_random
 
 INF = float("inf")
 
@@ -41,14 +45,29 @@ def _codeword_table(k: int, device: torch.device) -> torch.Tensor:
     return ((codes[:, None] >> torch.arange(k, device=device)) & 1).float()
 
 
+def content_keys(h: torch.Tensor) -> torch.Tensor:
+    """(B,) int64: a hash of each matrix of the batch ``h`` (``(B, m, n)`` 0/1) — its shape and
+    the coordinates of its ones — on ``h``'s device: equal matrices get equal keys."""
+    H = gf2.as_batch(h).bool()
+    m, n = H.shape[1:]
+    dev = H.device
+    cell = keyed_random.combine(  # one hash per coordinate (i, j)
+        torch.arange(m, device=dev)[:, None], torch.arange(n, device=dev)[None, :]
+    )
+    ones = torch.where(H, cell, 0).sum((1, 2))  # wraps modulo 2**64: any order, any device
+    return keyed_random.combine(ones, m, n)
+
+
 def classical_parameters(
     h: torch.Tensor,
     *,
     max_dimension: int = 16,
     trials: int = 16,
-    generator: torch.Generator | None = None,
 ) -> ClassicalParameters:
-    """``k`` and ``d`` of a batch of classical codes ``ker H`` (``h``: ``(B, m, n)`` 0/1)."""
+    """``k`` and ``d`` of a batch of classical codes ``ker H`` (``h``: ``(B, m, n)`` 0/1).
+
+    Above ``max_dimension`` the distance is the lightest kernel vector over ``trials`` random
+    information sets, whose column orders are keyed by ``H``'s content (:func:`content_keys`)."""
     H = gf2.as_batch(h)
     B, _, n = H.shape
     basis, valid = gf2.kernel(H)
@@ -70,9 +89,10 @@ def classical_parameters(
         return ClassicalParameters(k, weight, torch.ones(B, dtype=torch.bool, device=H.device))
     # too many codewords: the lightest kernel vector over random information sets (an upper bound)
     best = torch.full((B,), INF, dtype=torch.float64, device=H.device)
-    for _ in range(trials):
-        keys = torch.rand(B, n, generator=generator).to(H.device)
-        b, v = gf2.kernel(H, columns=torch.argsort(keys, dim=1))
+    keys = content_keys(H)
+    for trial in range(trials):
+        order = keyed_random.uniform(keyed_random.combine(keys, trial), n)
+        b, v = gf2.kernel(H, columns=torch.argsort(order, dim=1))
         best = torch.minimum(best, torch.where(v, b.sum(-1).double(), INF).amin(1))
     return ClassicalParameters(k, best, torch.zeros(B, dtype=torch.bool, device=H.device))
 

@@ -7,10 +7,12 @@ themselves are :mod:`rlsuite.envs.qcode.moves`.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ from rlsuite.envs.qcode.css import CSSCode
 from rlsuite.envs.qcode.distance import estimate_distance, exact_distance
 
 from rlsuite import keyed_random
+from rlsuite.model import BatchState, ModelStep
 from rlsuite.vector import BatchedVectorEnv, Info
 
 SIDES = ("x", "z")
@@ -37,6 +40,62 @@ def _resolve(code: str | Path | CSSCode) -> CSSCode:
     if text.endswith((".npz", ".alist")) or Path(text).exists():
         return load_code(text)
     return named_code(text)
+
+
+def code_key(code: CSSCode) -> int:
+    """A 63-bit hash of a code's matrices (shapes and entries): the key of its distance
+    estimate, so the same code always gets the same estimate."""
+    digest = hashlib.blake2b(digest_size=8)
+    for h in (code.hx, code.hz):
+        digest.update(np.asarray(h.shape, dtype=np.int64).tobytes())
+        digest.update(np.packbits(h.astype(bool), axis=None).tobytes())
+    return int.from_bytes(digest.digest(), "little") >> 1
+
+
+@dataclass
+class WeightReductionState(BatchState):
+    """A batch of WeightReduction positions (:class:`rlsuite.model.BatchState`): the codes'
+    matrices padded to the env's ``max_checks × max_qubits`` and what the rules read besides."""
+
+    hx: torch.Tensor  # (B, max_checks, max_qubits) bool, zero beyond the code's own size
+    hz: torch.Tensor  # (B, max_checks, max_qubits) bool
+    num_qubits: torch.Tensor  # (B,) int64
+    num_x_checks: torch.Tensor  # (B,) int64
+    num_z_checks: torch.Tensor  # (B,) int64
+    start_index: torch.Tensor  # (B,) int64: the starting code (an index into env.starts)
+    start_key: torch.Tensor  # (B,) int64: code_key of that starting code
+    t: torch.Tensor  # (B,) int64: moves so far (stop is not a move)
+    distance: torch.Tensor  # (B,) float64: the estimate (exact at an episode's end, if affordable)
+    distance_exact: torch.Tensor  # (B,) bool
+    stopped: torch.Tensor  # (B,) bool: the stop action ended the episode
+    ended: torch.Tensor  # (B,) bool: the episode terminated (stop, success or failure)
+
+    @property
+    def episode_step(self) -> torch.Tensor:
+        """(B,) int64: every step is a move or the final stop."""
+        return self.t + self.stopped.long()
+
+
+@dataclass
+class _Positions:
+    """Positions as the moves need them: one numpy :class:`CSSCode` each, and numpy arrays."""
+
+    codes: list[CSSCode]
+    start_index: np.ndarray  # int64
+    t: np.ndarray  # int64
+    distance: np.ndarray  # float64
+    distance_exact: np.ndarray  # bool
+    stopped: np.ndarray  # bool
+    ended: np.ndarray  # bool
+
+    def copy(self) -> _Positions:
+        return _Positions(
+            list(self.codes),
+            *(getattr(self, k).copy() for k in _ARRAYS),
+        )
+
+
+_ARRAYS = ("start_index", "t", "distance", "distance_exact", "stopped", "ended")
 
 
 def excess(code: CSSCode, w_target: int, q_target: int) -> float:
@@ -95,13 +154,30 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
     (``distance_trials`` trials; an **upper bound** on the true distance,
     ``info["distance_is_upper_bound"] = 1``); at the end of an episode it is exact (qldpc,
     ``[qcode]`` extra) when the code has at most ``exact_distance_max_qubits`` qubits, and
-    ``info["distance_exact"]`` says which was used.
+    ``info["distance_exact"]`` says which was used. The estimate's random information sets are
+    keyed by a hash of the code's matrices (:func:`code_key`), not by the seed, episode and
+    step: the same code always gets the same estimate, in any env, batch or episode, so the
+    same state and action always give the same reward.
 
     **Episode end.** Terminated on success (targets met), on failure (the distance estimate
     reaches 1) or on stop; truncated after ``max_steps`` moves.
+
+    **Search model** (:mod:`rlsuite.model`). ``get_state()`` returns a
+    :class:`WeightReductionState`: ``hx``, ``hz`` padded to ``(max_checks, max_qubits)`` with the
+    code's sizes, the starting code (``start_index`` and its ``start_key``), the moves ``t``,
+    the ``distance`` (and whether it is exact), ``stopped`` and ``ended``; its
+    ``episode_step`` is ``t`` plus 1 once stopped, as the env counts. ``step_from(states,
+    actions)`` is the env's own transition (:meth:`transition`) on any batch of states, which
+    it leaves untouched; an ended state stays as it is (reward 0, not terminated again). It
+    has no time limit — truncation after ``max_steps`` is the env's — but a state whose ``t``
+    reaches ``max_steps`` gets the end-of-episode exact distance, as the env's last state does.
+    The only randomness, the distance estimate, is keyed by the code's content. A state of an
+    env with other starting codes or padding is refused with a ``ValueError``. Codes rebuilt
+    from a state carry no move history (``code.info``), which the ``pipeline`` baseline reads.
     """
 
     has_action_mask = True
+    has_model = True
     episode_metrics: ClassVar[tuple[str, ...]] = (
         "n",
         "distance",
@@ -166,6 +242,7 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
         )
         self._warned_no_qldpc = False
         self._start_distances = [self._exact_or_estimate(c)[0] for c in self.starts]
+        self._start_keys = [code_key(c) for c in self.starts]
         Q, C = self.max_qubits, self.max_checks
         self._blocks = {
             "copy": 2 * Q,
@@ -184,7 +261,8 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
         self.t = np.zeros(B, dtype=np.int64)
         self.distance = np.full(B, self._start_distances[0])
         self.distance_exact = np.zeros(B, dtype=bool)
-        self._masks: np.ndarray | None = None
+        self.stopped = np.zeros(B, dtype=bool)
+        self.ended = np.zeros(B, dtype=bool)
 
     # -- moves and masks ----------------------------------------------------------------------
     def action_to_move(self, action: int) -> moves.Move | None:
@@ -271,6 +349,12 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
         legal[-1] = True
         return legal
 
+    def _idle_actions(self) -> torch.Tensor:
+        """Envs being reset play stop (no move, no distance to compute)."""
+        return torch.full(
+            (self.num_envs,), self.num_actions - 1, dtype=torch.int64, device=self.device
+        )
+
     # -- distances --------------------------------------------------------------------------
     def padded_matrices(
         self, codes: Sequence[CSSCode] | None = None
@@ -283,16 +367,16 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
         for i, code in enumerate(codes):
             hx[i, : code.hx.shape[0], : code.n] = code.hx
             hz[i, : code.hz.shape[0], : code.n] = code.hz
-        qubits = torch.tensor([c.n for c in codes], device=self.device)
+        qubits = torch.tensor([c.n for c in codes], dtype=torch.int64, device=self.device)
         return (
             torch.as_tensor(hx, device=self.device),
             torch.as_tensor(hz, device=self.device),
             qubits,
         )
 
-    def _estimate(self, codes: Sequence[CSSCode], keys: torch.Tensor | None = None) -> np.ndarray:
-        """Batched distance estimates, padded only to the largest code of the batch; ``keys``
-        (one per code) make each estimate independent of the batch."""
+    def _estimate(self, codes: Sequence[CSSCode]) -> np.ndarray:
+        """Batched distance estimates, padded only to the largest code of the batch; each keyed
+        by its code's content (:func:`code_key`), so independent of the batch."""
         n = max(c.n for c in codes)
         m = max(max(c.hx.shape[0], c.hz.shape[0]) for c in codes)
         hx = np.zeros((len(codes), m, n), dtype=bool)
@@ -306,11 +390,11 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             torch.as_tensor(hz, device=self.device),
             num_qubits=qubits,
             trials=self.distance_trials,
-            keys=keys if keys is not None else torch.arange(len(codes), device=self.device),
+            keys=torch.tensor([code_key(c) for c in codes], device=self.device),
         )
         return d.cpu().numpy()
 
-    def _exact_or_estimate(self, code: CSSCode, key: int = 0) -> tuple[float, bool]:
+    def _exact_or_estimate(self, code: CSSCode) -> tuple[float, bool]:
         if code.n <= self.exact_distance_max_qubits:
             try:
                 return float(exact_distance(code)), True
@@ -322,71 +406,29 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
                         stacklevel=2,
                     )
                     self._warned_no_qldpc = True
-        return float(self._estimate([code], torch.tensor([key], device=self.device))[0]), False
+        return float(self._estimate([code])[0]), False
 
-    def _keys(self, ids: Sequence[int]) -> torch.Tensor:
-        index = torch.as_tensor(list(ids), dtype=torch.int64, device=self.device)
-        t = torch.as_tensor(self.t[list(ids)], device=self.device)
-        return keyed_random.combine(self.env_seeds[index], self.episode_index[index], t)
+    # -- the rules --------------------------------------------------------------------------
+    def transition(
+        self, positions: _Positions, actions: np.ndarray, *, who: str = "env"
+    ) -> tuple[_Positions, np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """One step of every position (pure: ``positions`` is left as it was).
 
-    # -- the env ----------------------------------------------------------------------------
-    def _reset_envs(self, ids: torch.Tensor) -> None:
-        if len(ids) == 0:
-            return
-        keys = keyed_random.combine(self.env_seeds[ids], self.episode_index[ids])
-        draws = keyed_random.uniform(keys, 1)[:, 0].cpu().numpy()
-        for env, u in zip(ids.tolist(), draws, strict=True):
-            index = min(int(u * len(self.starts)), len(self.starts) - 1)
-            self.start_index[env] = index
-            self.codes[env] = self.starts[index]
-            self.t[env] = 0
-            self.distance[env] = self._start_distances[index]
-            self.distance_exact[env] = False
-        self._masks = None
-
-    def _observe(self) -> torch.Tensor:
-        return torch.as_tensor(
-            np.stack([self._features(i) for i in range(self.num_envs)]), device=self.device
-        )
-
-    def _features(self, i: int) -> np.ndarray:
-        code, start = self.codes[i], self.starts[self.start_index[i]]
-        parts = []
-        for values in (code.hx.sum(1), code.hz.sum(1), code.hx.sum(0), code.hz.sum(0)):
-            clipped = np.clip(values, 0, HISTOGRAM_BINS)
-            hist = np.bincount(clipped, minlength=HISTOGRAM_BINS + 1)[1:]
-            parts.append(hist / max(len(values), 1))
-        d0 = self._start_distances[self.start_index[i]]
-        scalars = [
-            code.n / self.max_qubits,
-            code.hx.shape[0] / self.max_checks,
-            code.hz.shape[0] / self.max_checks,
-            start.k / code.n,  # every move keeps k
-            min(self.distance[i] / d0 / 2, 1.0),
-            code.hx.sum(1).max(initial=0) / 32,
-            code.hz.sum(1).max(initial=0) / 32,
-            code.hx.sum(0).max(initial=0) / 32,
-            code.hz.sum(0).max(initial=0) / 32,
-            start.n / code.n,
-            float(self._success(code)),
-            (self.max_steps - self.t[i]) / self.max_steps,
+        ``actions`` ``(B,)`` int, each legal under the position's mask (a ``ValueError`` names
+        the others). Returns the next positions, the reward, ``terminated``, ``truncated``
+        (``t`` reached ``max_steps``: the env's time limit, which also makes the distance
+        exact) and the ``info`` arrays. An ended position stays as it is, with reward 0. The
+        env's ``step`` and ``step_from`` both call this: one implementation of the rules."""
+        B = len(positions.codes)
+        live = ~positions.ended
+        bad = [
+            i
+            for i in np.flatnonzero(live)
+            if not self._mask_one(positions.codes[i])[int(actions[i])]
         ]
-        return np.clip(np.concatenate([*parts, scalars]), 0.0, 1.0).astype(np.float32)
-
-    def _success(self, code: CSSCode) -> bool:
-        return code.max_check_weight <= self.w_target and code.max_qubit_degree <= self.q_target
-
-    def _step_envs(
-        self, actions: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
-        B = self.num_envs
-        acting = ~self._needs_reset.cpu().numpy()
-        acts = actions.cpu().numpy()
-        mask = self.action_masks().cpu().numpy()
-        bad = [i for i in range(B) if acting[i] and not mask[i, acts[i]]]
         if bad:
             shown = "; ".join(
-                f"env {i}: action {int(acts[i])} ({self.describe_action(int(acts[i]))})"
+                f"{who} {i}: action {int(actions[i])} ({self.describe_action(int(actions[i]))})"
                 for i in bad[:5]
             )
             raise ValueError(
@@ -394,58 +436,125 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
                 f"within {self.max_qubits} qubits and {self.max_checks} checks per side "
                 "(see info['action_mask'])"
             )
-        reward = np.zeros(B)
-        stopped = np.zeros(B, dtype=bool)
+        new = positions.copy()
+        stop = np.zeros(B, dtype=bool)
         moved = []
-        before = [excess(c, self.w_target, self.q_target) for c in self.codes]
-        old_n = np.array([c.n for c in self.codes])
-        for i in range(B):
-            if not acting[i]:
-                continue
-            move = self.action_to_move(int(acts[i]))
+        for i in np.flatnonzero(live):
+            move = self.action_to_move(int(actions[i]))
             if move is None:
-                stopped[i] = True
+                stop[i] = True
                 continue
-            self.codes[i] = moves.apply_move(self.codes[i], move)
-            self.t[i] += 1
+            new.codes[i] = moves.apply_move(positions.codes[i], move)
+            new.t[i] += 1
             moved.append(i)
-        self._masks = None
-        old_d = self.distance.copy()
         if moved:
-            self.distance[moved] = self._estimate([self.codes[i] for i in moved], self._keys(moved))
-        n0 = np.array([self.starts[j].n for j in self.start_index])
-        d0 = np.array([self._start_distances[j] for j in self.start_index])
-        after = np.array([excess(c, self.w_target, self.q_target) for c in self.codes])
-        new_n = np.array([c.n for c in self.codes])
-        success = np.array([self._success(c) for c in self.codes]) & acting
-        failure = (self.distance <= 1) & acting
-        reward = (np.array(before) - after) - self.overhead_penalty * (new_n - old_n) / n0
-        reward -= self.distance_penalty * np.maximum(old_d - self.distance, 0) / d0
-        terminated = (success | failure | stopped) & acting
-        truncated = ~terminated & (self.t >= self.max_steps) & acting
-        for i in np.flatnonzero(terminated | truncated):  # exact distance where affordable
-            key = int(self._keys([i])[0])
-            self.distance[i], self.distance_exact[i] = self._exact_or_estimate(self.codes[i], key)
-        bonus = self.success_bonus * (self.distance / d0) / (new_n / n0)
-        reward = np.where(success, reward + bonus, reward) * acting
-        k = np.array([self.starts[j].k for j in self.start_index], dtype=np.float64)
+            new.distance[moved] = self._estimate([new.codes[i] for i in moved])
+            new.distance_exact[moved] = False
+        n0 = np.array([self.starts[j].n for j in new.start_index])
+        d0 = np.array([self._start_distances[j] for j in new.start_index])
+        before = np.array([excess(c, self.w_target, self.q_target) for c in positions.codes])
+        after = np.array([excess(c, self.w_target, self.q_target) for c in new.codes])
+        old_n = np.array([c.n for c in positions.codes])
+        new_n = np.array([c.n for c in new.codes])
+        success = np.array([self._success(c) for c in new.codes]) & live
+        failure = (new.distance <= 1) & live
+        reward = (before - after) - self.overhead_penalty * (new_n - old_n) / n0
+        reward -= self.distance_penalty * np.maximum(positions.distance - new.distance, 0) / d0
+        terminated = success | failure | stop
+        truncated = ~terminated & (new.t >= self.max_steps) & live
+        for i in np.flatnonzero((terminated | truncated) & ~new.distance_exact):
+            new.distance[i], new.distance_exact[i] = self._exact_or_estimate(new.codes[i])
+        bonus = self.success_bonus * (new.distance / d0) / (new_n / n0)
+        reward = np.where(success, reward + bonus, reward) * live
+        new.stopped |= stop
+        new.ended |= terminated
+        k = np.array([self.starts[j].k for j in new.start_index], dtype=np.float64)
         for i in np.flatnonzero(terminated | truncated):  # moves keep k; recomputed at the end
-            k[i] = self.codes[i].k
+            k[i] = new.codes[i].k
         info = {
             "n": new_n.astype(np.float64),
             "k": k,
-            "distance": self.distance.copy(),
-            "distance_exact": self.distance_exact.astype(np.float64),
-            "distance_is_upper_bound": (~self.distance_exact).astype(np.float64),
-            "max_check_weight": np.array(
-                [c.max_check_weight for c in self.codes], dtype=np.float64
-            ),
-            "max_qubit_degree": np.array(
-                [c.max_qubit_degree for c in self.codes], dtype=np.float64
-            ),
+            "distance": new.distance.copy(),
+            "distance_exact": new.distance_exact.astype(np.float64),
+            "distance_is_upper_bound": (~new.distance_exact).astype(np.float64),
+            "max_check_weight": np.array([c.max_check_weight for c in new.codes], dtype=np.float64),
+            "max_qubit_degree": np.array([c.max_qubit_degree for c in new.codes], dtype=np.float64),
             "excess": after,
             "success": success.astype(np.float64),
         }
+        return new, reward, terminated, truncated, info
+
+    def features(self, positions: _Positions) -> np.ndarray:
+        """``(B, D)`` float32: the observations of ``positions`` (see the class docstring)."""
+        return np.stack([self._features(positions, i) for i in range(len(positions.codes))])
+
+    def _features(self, positions: _Positions, i: int) -> np.ndarray:
+        code = positions.codes[i]
+        start = self.starts[positions.start_index[i]]
+        parts = []
+        for values in (code.hx.sum(1), code.hz.sum(1), code.hx.sum(0), code.hz.sum(0)):
+            clipped = np.clip(values, 0, HISTOGRAM_BINS)
+            hist = np.bincount(clipped, minlength=HISTOGRAM_BINS + 1)[1:]
+            parts.append(hist / max(len(values), 1))
+        d0 = self._start_distances[positions.start_index[i]]
+        scalars = [
+            code.n / self.max_qubits,
+            code.hx.shape[0] / self.max_checks,
+            code.hz.shape[0] / self.max_checks,
+            start.k / code.n,  # every move keeps k
+            min(positions.distance[i] / d0 / 2, 1.0),
+            code.hx.sum(1).max(initial=0) / 32,
+            code.hz.sum(1).max(initial=0) / 32,
+            code.hx.sum(0).max(initial=0) / 32,
+            code.hz.sum(0).max(initial=0) / 32,
+            start.n / code.n,
+            float(self._success(code)),
+            (self.max_steps - positions.t[i]) / self.max_steps,
+        ]
+        return np.clip(np.concatenate([*parts, scalars]), 0.0, 1.0).astype(np.float32)
+
+    def _success(self, code: CSSCode) -> bool:
+        return code.max_check_weight <= self.w_target and code.max_qubit_degree <= self.q_target
+
+    # -- the env ----------------------------------------------------------------------------
+    def _positions(self) -> _Positions:
+        return _Positions(self.codes, *(getattr(self, k) for k in _ARRAYS))
+
+    def _assign(self, positions: _Positions, ids: Sequence[int] | None = None) -> None:
+        """Put ``positions`` into the envs ``ids`` (all envs by default)."""
+        ids = list(range(self.num_envs)) if ids is None else list(ids)
+        for j, env in enumerate(ids):
+            self.codes[env] = positions.codes[j]
+        for name in _ARRAYS:
+            getattr(self, name)[ids] = getattr(positions, name)
+
+    def _reset_envs(self, ids: torch.Tensor) -> None:
+        if len(ids) == 0:
+            return
+        keys = keyed_random.combine(self.env_seeds[ids], self.episode_index[ids])
+        draws = keyed_random.uniform(keys, 1)[:, 0].cpu().numpy()
+        index = np.minimum((draws * len(self.starts)).astype(np.int64), len(self.starts) - 1)
+        fresh = _Positions(
+            [self.starts[j] for j in index],
+            start_index=index,
+            t=np.zeros(len(ids), dtype=np.int64),
+            distance=np.array([self._start_distances[j] for j in index]),
+            distance_exact=np.zeros(len(ids), dtype=bool),
+            stopped=np.zeros(len(ids), dtype=bool),
+            ended=np.zeros(len(ids), dtype=bool),
+        )
+        self._assign(fresh, ids.tolist())
+
+    def _observe(self) -> torch.Tensor:
+        return torch.as_tensor(self.features(self._positions()), device=self.device)
+
+    def _step_envs(
+        self, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Info]:
+        new, reward, terminated, truncated, info = self.transition(
+            self._positions(), actions.cpu().numpy()
+        )
+        self._assign(new)
         as_t = lambda a: torch.as_tensor(a, device=self.device)  # noqa: E731
         return (
             as_t(reward).float(),
@@ -454,21 +563,143 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             {k: as_t(v) for k, v in info.items()},
         )
 
+    # -- the deterministic search model (rlsuite.model) ---------------------------------------
+    def _to_state(self, positions: _Positions) -> WeightReductionState:
+        hx, hz, qubits = self.padded_matrices(positions.codes)
+        as_t = lambda a, dtype: torch.as_tensor(np.asarray(a), dtype=dtype, device=self.device)  # noqa: E731
+        return WeightReductionState(
+            hx=hx,
+            hz=hz,
+            num_qubits=qubits,
+            num_x_checks=as_t([c.hx.shape[0] for c in positions.codes], torch.int64),
+            num_z_checks=as_t([c.hz.shape[0] for c in positions.codes], torch.int64),
+            start_index=as_t(positions.start_index, torch.int64),
+            start_key=as_t([self._start_keys[j] for j in positions.start_index], torch.int64),
+            t=as_t(positions.t, torch.int64),
+            distance=as_t(positions.distance, torch.float64),
+            distance_exact=as_t(positions.distance_exact, torch.bool),
+            stopped=as_t(positions.stopped, torch.bool),
+            ended=as_t(positions.ended, torch.bool),
+        )
+
+    def _from_state(self, state: WeightReductionState, suffix: str = "state") -> _Positions:
+        hx, hz = state.hx.cpu().numpy(), state.hz.cpu().numpy()
+        n, mx, mz, start = (
+            getattr(state, k).cpu().numpy()
+            for k in ("num_qubits", "num_x_checks", "num_z_checks", "start_index")
+        )
+        codes = [
+            CSSCode(
+                hx[i, : mx[i], : n[i]],
+                hz[i, : mz[i], : n[i]],
+                name=f"{self.starts[start[i]].name}|{suffix}",
+            )
+            for i in range(len(state))
+        ]
+        return _Positions(
+            codes,
+            start_index=start.astype(np.int64),
+            t=state.t.cpu().numpy().astype(np.int64),
+            distance=state.distance.cpu().numpy().astype(np.float64),
+            distance_exact=state.distance_exact.cpu().numpy().astype(bool),
+            stopped=state.stopped.cpu().numpy().astype(bool),
+            ended=state.ended.cpu().numpy().astype(bool),
+        )
+
+    def _get_model_state(self, ids: torch.Tensor) -> WeightReductionState:
+        now = self._positions()
+        picked = ids.tolist()
+        return self._to_state(
+            _Positions(
+                [now.codes[i] for i in picked], *(getattr(now, k)[picked].copy() for k in _ARRAYS)
+            )
+        )
+
+    def _set_model_state(self, ids: torch.Tensor, state: WeightReductionState) -> None:
+        self._check_state(state)
+        positions = self._from_state(state)
+        self._assign(positions, ids.tolist())
+        self._needs_reset[ids] = torch.as_tensor(
+            positions.ended | (positions.t >= self.max_steps), device=self.device
+        )
+
+    def step_from(self, states: WeightReductionState, actions: Any) -> ModelStep:
+        """The env's transition on any batch of positions, without touching the envs:
+        ``(next_states, rewards, terminated, next_action_masks)`` (see the class docstring)."""
+        self._check_state(states)
+        acts = torch.as_tensor(actions)
+        if acts.is_floating_point() or acts.dtype == torch.bool or acts.ndim > 1:
+            raise ValueError(f"actions must be a (K,) integer tensor, got {acts.dtype}")
+        acts = acts.long().reshape(-1).cpu()
+        if acts.shape[0] != len(states):
+            raise ValueError(f"{len(states)} positions need as many actions, got {len(acts)}")
+        if bool(((acts < 0) | (acts >= self.num_actions)).any()):
+            raise ValueError(f"actions must be in [0, {self.num_actions - 1}], got {acts.tolist()}")
+        new, reward, terminated, _, _ = self.transition(
+            self._from_state(states), acts.numpy(), who="position"
+        )
+        masks = np.stack([self._mask_one(c) for c in new.codes])
+        return ModelStep(
+            self._to_state(new),
+            torch.as_tensor(reward, device=self.device).float(),
+            torch.as_tensor(terminated, device=self.device),
+            torch.as_tensor(masks, device=self.device),
+        )
+
+    def observe_states(self, states: WeightReductionState) -> torch.Tensor:
+        """The observations of any batch of positions."""
+        self._check_state(states)
+        return torch.as_tensor(self.features(self._from_state(states)), device=self.device)
+
+    def _check_state(self, state: WeightReductionState) -> None:
+        if not isinstance(state, WeightReductionState):
+            raise TypeError(
+                f"expected a WeightReductionState (from get_state), got {type(state).__name__}"
+            )
+        padding = (self.max_checks, self.max_qubits)
+        for name in ("hx", "hz"):
+            value = getattr(state, name)
+            if tuple(value.shape[1:]) != padding:
+                raise ValueError(
+                    f"the state's codes are padded to {tuple(value.shape[1:])}, this env's to "
+                    f"{padding} (max_checks, max_qubits): the state is from another env"
+                )
+        B = len(state)
+        for name, dtype in (
+            ("hx", torch.bool),
+            ("hz", torch.bool),
+            ("num_qubits", torch.int64),
+            ("num_x_checks", torch.int64),
+            ("num_z_checks", torch.int64),
+            ("start_index", torch.int64),
+            ("start_key", torch.int64),
+            ("t", torch.int64),
+            ("distance", torch.float64),
+            ("distance_exact", torch.bool),
+            ("stopped", torch.bool),
+            ("ended", torch.bool),
+        ):
+            value = getattr(state, name)
+            if value.dtype != dtype or value.device != self.device or value.shape[0] != B:
+                raise ValueError(
+                    f"state.{name} is {tuple(value.shape)} {value.dtype} on {value.device}; this "
+                    f"env needs {B} positions of {dtype} on {self.device}"
+                )
+        index = state.start_index.cpu()
+        if bool(((index < 0) | (index >= len(self.starts))).any()):
+            raise ValueError(f"state.start_index must be in [0, {len(self.starts) - 1}]")
+        expected = [self._start_keys[i] for i in index.tolist()]
+        if state.start_key.cpu().tolist() != expected:
+            raise ValueError(
+                "the state starts from a code this env does not start from (another `code`): "
+                f"this env's starting codes are {[c.name for c in self.starts]}"
+            )
+
     # -- checkpoints --------------------------------------------------------------------------
     def _state_tensors(self) -> dict[str, torch.Tensor]:
-        hx, hz, qubits = self.padded_matrices()
-        as_t = lambda a: torch.as_tensor(np.asarray(a), device=self.device)  # noqa: E731
-        return {
-            "hx": hx,
-            "hz": hz,
-            "num_qubits": qubits,
-            "num_x_checks": as_t([c.hx.shape[0] for c in self.codes]),
-            "num_z_checks": as_t([c.hz.shape[0] for c in self.codes]),
-            "start_index": as_t(self.start_index),
-            "t": as_t(self.t),
-            "distance": as_t(self.distance),
-            "distance_exact": as_t(self.distance_exact),
-        }
+        state = self._to_state(self._positions()).to_dict()
+        del state["start_key"], state["stopped"]  # from start_index; episode_step > t
+        return state
 
     def _load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
         shape = (self.num_envs, self.max_checks, self.max_qubits)
@@ -477,18 +708,24 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
                 f"checkpointed codes are padded to {tuple(state['hx'].shape)[1:]}, this env to "
                 f"{shape[1:]} (max_checks, max_qubits)"
             )
-        hx, hz = state["hx"].cpu().numpy(), state["hz"].cpu().numpy()
-        n, mx, mz = (state[k].cpu().numpy() for k in ("num_qubits", "num_x_checks", "num_z_checks"))
-        self.start_index = state["start_index"].cpu().numpy().astype(np.int64)
-        self.codes = [
-            CSSCode(
-                hx[i, : mx[i], : n[i]],
-                hz[i, : mz[i], : n[i]],
-                name=f"{self.starts[self.start_index[i]].name}|restored",
+        index = state["start_index"].cpu().numpy().astype(np.int64)
+        full = {
+            **state,
+            "start_key": torch.as_tensor([self._start_keys[j] for j in index], device=self.device),
+            "stopped": state["episode_step"] > state["t"],  # each step moves or stops
+        }
+        names = WeightReductionState.__dataclass_fields__
+        loaded = WeightReductionState(**{k: full[k] for k in names})
+        self._assign(self._from_state(loaded, suffix="restored"))
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        if "ended" not in state and "hx" in state:  # written before the search model
+            warnings.warn(
+                "the WeightReduction state predates the search model (rlsuite 0.1.0 before "
+                "'ended'): ended episodes are inferred from needs_reset",
+                stacklevel=2,
             )
-            for i in range(self.num_envs)
-        ]
-        self.t = state["t"].cpu().numpy().astype(np.int64)
-        self.distance = state["distance"].cpu().numpy().astype(np.float64)
-        self.distance_exact = state["distance_exact"].cpu().numpy().astype(bool)
-        self._masks = None
+            t, needs = state["t"], state["needs_reset"]
+            stopped = state.get("episode_step", torch.zeros_like(t)) > t
+            state = {**state, "ended": needs & ((t < self.max_steps) | stopped)}
+        super().load_state_dict(state)

@@ -23,7 +23,8 @@ SMALL: dict[str, dict[str, Any]] = {
     "rlsuite/MallocGame-v0": {"num_buffers": 10},
     "rlsuite/MallocPack-v0": {"num_buffers": 10},
     "rlsuite/QCode-TannerEdit-v0": {"num_checks": 4, "num_bits": 6, "max_steps": 5},
-    "rlsuite/QCode-WeightReduction-v0": {"code": "toric:2", "max_steps": 4},
+    # w_target=3: toric:2 meets the default targets, so every first move would succeed
+    "rlsuite/QCode-WeightReduction-v0": {"code": "toric:2", "max_steps": 4, "w_target": 3},
 }
 OTHER: dict[str, dict[str, Any]] = {
     "rlsuite/MallocGame-v0": {"num_buffers": 10, "instance_seed": 1},

@@ -5,23 +5,26 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 from rlsuite.envs.qcode import baselines, moves
 from rlsuite.envs.qcode.codes import named_code
 from rlsuite.envs.qcode.env import WeightReductionEnv
-from rlsuite.envs.qcode.weight_reduction import WeightReductionVectorEnv, excess
+from rlsuite.envs.qcode.weight_reduction import (
+    WeightReductionState,
+    WeightReductionVectorEnv,
+    code_key,
+    excess,
+)
 
 import rlsuite  # noqa: F401 - registers the ids
+from rlsuite.vector import sample_legal
 
 SMALL = {"code": "steane", "growth": 6, "max_steps": 12}
 
 
 def test_check_env_and_observations() -> None:
-    # check_env samples its step-determinism action before resetting; with a state-dependent mask
-    # that action is legal only if it is legal in both states, so the sampling is seeded
-    checked = WeightReductionEnv(**SMALL)
-    checked.action_space.seed(0)
-    check_env(checked, skip_render_check=True)
+    check_env(WeightReductionEnv(**SMALL), skip_render_check=True)
     env = gym.make("rlsuite/QCode-WeightReduction-v0", **SMALL)
     obs, info = env.reset(seed=0)
     assert env.observation_space.contains(obs) and info["action_mask"][-1]
@@ -210,3 +213,111 @@ def test_without_qldpc_the_env_says_which_extra_to_install(monkeypatch) -> None:
     with pytest.warns(UserWarning, match=r"pip install 'rlsuite\[qcode\]'"):
         env = WeightReductionVectorEnv(code="steane")
     assert env._start_distances == [3.0]  # the estimate, an upper bound
+
+
+# -- the search model (rlsuite.model; the generic protocol tests are tests/core/test_model.py) --
+def test_the_same_state_gives_the_same_reward_twice_and_in_any_env() -> None:
+    """The distance estimate is keyed by the code, not by (seed, episode, step): one state and
+    move give one reward, in step_from, twice in a row, in another env and in step."""
+    kwargs = {"code": "steane", "growth": 4, "max_steps": 3, "w_target": 3, "q_target": 3}
+    env = WeightReductionVectorEnv(num_envs=1, **kwargs)
+    env.reset(seed=0)
+    state = env.get_state()
+    gauge = torch.tensor([env.move_to_action(moves.Move.gauge(0, "x"))])
+    first, second = env.step_from(state, gauge), env.step_from(state, gauge)
+    start = named_code("steane")
+    expected = excess(start, 3, 3) - excess(moves.gauge_check(start, 0, "x"), 3, 3) - 1 / 7 - 1 / 3
+    assert float(first.rewards[0]) == float(second.rewards[0]) == pytest.approx(expected, abs=1e-6)
+    assert first.next_states.distance.tolist() == second.next_states.distance.tolist() == [2.0]
+    assert not bool(first.next_states.distance_exact[0])  # the estimate, not an end-of-episode d
+    other = WeightReductionVectorEnv(num_envs=3, **kwargs)
+    other.reset(seed=17)
+    other.step(np.full(3, other.num_actions - 1))  # other episodes, other steps
+    other.set_state(state, 1)
+    stop = other.num_actions - 1
+    _, reward, _, _, info = other.step(np.array([stop, int(gauge[0]), stop]))
+    assert float(reward[1]) == float(first.rewards[0]) and float(info["distance"][1]) == 2.0
+
+
+def test_random_moves_give_the_same_rewards_from_the_same_states() -> None:
+    """Estimates only (no exact distance): every reward repeats exactly."""
+    env = WeightReductionVectorEnv(
+        num_envs=4, code="toric:3", growth=4, max_steps=50, exact_distance_max_qubits=0
+    )
+    env.reset(seed=2)
+    rng = np.random.default_rng(0)
+    distances = set()
+    for _ in range(3):
+        state = env.get_state()
+        masks = env.action_masks().numpy()
+        masks[:, -1] = False
+        actions = torch.as_tensor(sample_legal(masks, rng))
+        a, b = env.step_from(state, actions), env.step_from(state.clone(), actions)
+        assert torch.equal(a.rewards, b.rewards)
+        assert torch.equal(a.next_states.distance, b.next_states.distance)
+        _, reward, _, _, _ = env.step(actions)
+        assert torch.equal(reward, a.rewards)
+        distances.update(a.next_states.distance.tolist())
+    assert distances <= {2.0, 3.0} and 3.0 in distances
+    codes = list(env.codes)
+    alone = [env._estimate([c])[0] for c in codes]
+    np.testing.assert_array_equal(env._estimate(codes[::-1])[::-1], alone)  # batch-independent
+    assert code_key(named_code("toric:3")) == code_key(named_code("toric:3"))
+    assert code_key(named_code("toric:3")) != code_key(named_code("toric:2"))
+
+
+def test_ended_states_stay_put_and_the_model_has_no_time_limit() -> None:
+    env = WeightReductionVectorEnv(num_envs=1, code="toric:2", growth=6, max_steps=1, w_target=3)
+    env.reset(seed=0)
+    state = env.get_state()
+    assert isinstance(state, WeightReductionState) and state.hx.shape == (1, 24, 48)
+    stop = torch.tensor([env.num_actions - 1])
+    stopped = env.step_from(state, stop)
+    assert stopped.terminated.tolist() == [True] and float(stopped.rewards[0]) == 0.0
+    assert stopped.next_states.ended.tolist() == [True]
+    assert stopped.next_states.episode_step.tolist() == [1]
+    assert stopped.next_states.distance_exact.tolist() == [True]  # the end-of-episode distance
+    again = env.step_from(stopped.next_states, stop)
+    assert again.terminated.tolist() == [False] and float(again.rewards[0]) == 0.0
+    copy = torch.tensor([env.move_to_action(moves.Move.copy(0, "x"))])
+    first = env.step_from(state, copy)  # t reaches max_steps: the env would truncate here
+    assert first.next_states.t.tolist() == [1] and not bool(first.terminated[0])
+    assert first.next_states.distance_exact.tolist() == [True]
+    second = env.step_from(first.next_states, copy)  # ...the model goes on
+    assert second.next_states.t.tolist() == [2] and second.next_states.num_qubits.tolist() == [10]
+
+
+def test_states_of_other_starting_codes_or_padding_are_refused() -> None:
+    pad = {"max_qubits": 40, "max_checks": 40}
+    env = WeightReductionVectorEnv(num_envs=1, code="toric:2", **pad)
+    steane = WeightReductionVectorEnv(num_envs=1, code="steane", **pad)
+    wider = WeightReductionVectorEnv(num_envs=1, code="toric:2", max_qubits=41, max_checks=40)
+    for other in (env, steane, wider):
+        other.reset(seed=0)
+    with pytest.raises(ValueError, match=r"starts from a code this env does not start from"):
+        env.set_state(steane.get_state())
+    with pytest.raises(ValueError, match=r"starts from a code"):
+        env.step_from(steane.get_state(), torch.tensor([0]))
+    with pytest.raises(ValueError, match=r"padded to \(40, 41\), this env's to \(40, 40\)"):
+        env.observe_states(wider.get_state())
+    with pytest.raises(ValueError, match=r"masked WeightReduction action — position 0"):
+        env.step_from(env.get_state(), torch.tensor([39]))  # copy of a qubit the code lacks
+
+
+def test_a_checkpoint_keeps_ended_and_old_checkpoints_load_with_a_warning() -> None:
+    kwargs = {"code": "steane", "growth": 4, "w_target": 3, "q_target": 3}
+    env = WeightReductionVectorEnv(num_envs=2, **kwargs)
+    env.reset(seed=0)
+    gauge = env.move_to_action(moves.Move.gauge(0, "x"))
+    env.step(np.array([gauge, env.num_actions - 1]))
+    saved = env.state_dict()
+    restored = WeightReductionVectorEnv(num_envs=2, **kwargs)
+    restored.load_state_dict(saved)
+    a, b = env.get_state(), restored.get_state()
+    for name in ("hx", "hz", "t", "distance", "stopped", "ended", "start_key"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert b.ended.tolist() == [False, True] and b.episode_step.tolist() == [1, 1]
+    old = {k: v for k, v in saved.items() if k != "ended"}
+    with pytest.warns(UserWarning, match="predates the search model"):
+        restored.load_state_dict(old)
+    assert restored.get_state().ended.tolist() == [False, True]
