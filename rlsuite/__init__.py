@@ -16,7 +16,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from rlsuite.registry import AGENTS, ENVS, register_envs
+from rlsuite.threads import configure_threads
 
 register_envs()
 
-__all__ = ["AGENTS", "ENVS", "__version__", "register_envs"]
+__all__ = ["AGENTS", "ENVS", "__version__", "configure_threads", "register_envs"]

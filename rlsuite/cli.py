@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, help="train.seed")
     train.add_argument("--device", help="train.device: cpu, cuda, cuda:1, ...")
+    train.add_argument("--threads", type=int, help="train.threads: torch's CPU threads (default 1)")
     train.add_argument(
         "--run-dir", help="where to write the run (default runs/<name>-<agent>-<time>)"
     )
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a baseline to run on the same seeds (repeatable)",
     )
     ev.add_argument("--device", default="cpu")
+    ev.add_argument("--threads", type=int, help="torch's CPU threads (default 1; rlsuite.threads)")
     ev.add_argument("--json", dest="json_out", help="also write the results as JSON here")
     ev.add_argument(
         "--env-kwarg",
@@ -175,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("env_id")
     bench.add_argument("--num-envs", type=_parse_sizes, default=[1, 64, 1024])
     bench.add_argument("--device", default="cpu")
+    bench.add_argument(
+        "--threads", type=int, help="torch's CPU threads (default 1; rlsuite.threads)"
+    )
     bench.add_argument("--min-seconds", type=float, default=2.0, help="time per measurement")
     bench.add_argument(
         "--action", type=yaml.safe_load, help="one fixed action for every env (default: random)"
@@ -226,9 +231,16 @@ def _run(args: argparse.Namespace) -> int:
         from rlsuite.training import train
 
         if args.resume:
-            if args.config or args.overrides or args.seed is not None or args.device:
+            if (
+                args.config
+                or args.overrides
+                or args.seed is not None
+                or args.device
+                or args.threads is not None
+            ):
                 raise ConfigError(
-                    "--resume continues a run with its own config; drop CONFIG, --set, --seed and --device"
+                    "--resume continues a run with its own config; drop CONFIG, --set, --seed, "
+                    "--device and --threads"
                 )
             run = train(
                 None,  # type: ignore[arg-type]
@@ -244,6 +256,8 @@ def _run(args: argparse.Namespace) -> int:
                 overrides.append(f"train.seed={args.seed}")
             if args.device:
                 overrides.append(f"train.device={args.device}")
+            if args.threads is not None:
+                overrides.append(f"train.threads={args.threads}")
             config = load_config(args.config, overrides)
             run = train(config, args.run_dir, progress=not args.no_progress, address=args.address)
         print(f"run directory: {run.path}")
@@ -258,7 +272,9 @@ def _run(args: argparse.Namespace) -> int:
             write_json,
             write_plot,
         )
+        from rlsuite.threads import configure_threads
 
+        configure_threads(args.threads)
         env_id = checkpoint_env_id(args.target)
         if args.plot and not has_plot(env_id):
             raise ConfigError(f"{env_id} has no evaluation plot; leave out --plot")
@@ -312,7 +328,9 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.command == "bench":
         from rlsuite.bench import benchmark_env
+        from rlsuite.threads import configure_threads
 
+        configure_threads(args.threads)
         kwargs = apply_overrides({}, args.overrides)
         result = benchmark_env(
             args.env_id,

@@ -389,9 +389,13 @@ class TrainConfig:
     """Env steps between checkpoints."""
     log_every: int = 100
     """Env steps between metrics rows."""
+    threads: int | None = None
+    """torch's CPU threads for the run (``None``: one; see :mod:`rlsuite.threads`)."""
 
     def __post_init__(self) -> None:
         _require_positive("train.total_steps", self.total_steps)
+        if self.threads is not None:
+            _require_positive("train.threads", self.threads)
         _require_positive("train.checkpoint_every", self.checkpoint_every)
         _require_positive("train.log_every", self.log_every)
         if not _DEVICE_RE.match(self.device):

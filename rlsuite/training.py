@@ -29,6 +29,7 @@ from rlsuite.agents.base import Agent
 from rlsuite.config import ConfigError, EnvConfig, ExperimentConfig, build_dataclass, config_to_dict
 from rlsuite.registry import ENVS, get_agent_class
 from rlsuite.runs import RunDir, load_checkpoint
+from rlsuite.threads import configure_threads
 from rlsuite.vector import BatchedVectorEnv
 
 ENV_PREFIX = "env/"
@@ -84,6 +85,7 @@ def build(
     ``address``: the Ray cluster for an agent that uses Ray (``Agent.uses_ray``); ``None``
     means ``$RAY_ADDRESS`` if set. An explicit ``address`` with an agent that does not use Ray
     is a :class:`ConfigError` (``RAY_ADDRESS`` is then ignored)."""
+    configure_threads(config.train.threads)
     agent_cls = get_agent_class(config.agent.name)
     params = build_dataclass(agent_cls.Config, config.agent.params, where="agent.params")
     uses_ray = bool(getattr(agent_cls, "uses_ray", False))
