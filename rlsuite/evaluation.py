@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import scipy.stats
 import torch
@@ -183,9 +184,10 @@ def evaluate(
     tensors, meta = load_checkpoint(checkpoint)
     experiment = meta.get("experiment") or {}
     env_id = meta.get("env_id")
-    if env_id not in ENVS:
+    if env_id not in ENVS and env_id not in gym.registry:
         raise ValueError(
-            f"{checkpoint} was trained on {env_id!r}, which this rlsuite does not know"
+            f"{checkpoint} was trained on {env_id!r}, which is neither an rlsuite id nor a "
+            "registered gymnasium id here (import or install the package that registers it)"
         )
     eval_cfg = experiment.get("eval", {})
     env_kwargs = dict(experiment.get("env", {}).get("kwargs", meta.get("env_kwargs", {})))
@@ -253,6 +255,8 @@ def _overridden(
 
 
 def _baselines_module(env_id: str) -> Any:
+    if env_id not in ENVS:  # a gymnasium id from elsewhere: no rlsuite baselines
+        return None
     name = ENVS[env_id].baselines
     return None if name is None else importlib.import_module(name)
 

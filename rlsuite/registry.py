@@ -267,6 +267,51 @@ AGENTS: dict[str, AgentEntry] = {
 }
 
 
+#: Python entry-point groups through which other packages add envs and agents to rlsuite.
+PLUGIN_GROUPS = ("rlsuite.envs", "rlsuite.agents")
+
+
+def load_plugins() -> list[str]:
+    """Add the envs and agents that installed packages declare as entry points, and return a
+    message per plugin that could not be added (``import rlsuite`` warns with them).
+
+    * ``rlsuite.agents``: ``NAME = "module:Class"`` — an :class:`~rlsuite.agents.base.Agent`
+      subclass, usable as ``agent.name: NAME`` (imported on first use, like rlsuite's own);
+    * ``rlsuite.envs``: ``NAME = "module:attribute"`` — an iterable of :class:`EnvEntry` (or a
+      function returning one); each id is registered with gymnasium like rlsuite's own, with its
+      native batched env as the vector entry point.
+
+    A plugin never replaces a name or id that is already taken."""
+    from importlib.metadata import entry_points
+
+    problems: list[str] = []
+    for ep in entry_points(group="rlsuite.agents"):
+        if ep.name in AGENTS:
+            if AGENTS[ep.name].target != ep.value:
+                problems.append(f"agent plugin {ep.name!r} ({ep.value}): the name is taken")
+            continue
+        source = ep.dist.name if ep.dist is not None else "a plugin"
+        AGENTS[ep.name] = AgentEntry(ep.name, ep.value, f"agent from the package {source}")
+    for ep in entry_points(group="rlsuite.envs"):
+        try:
+            loaded = ep.load()
+            entries = list(loaded() if callable(loaded) else loaded)
+        except Exception as err:  # a broken plugin must not break rlsuite
+            problems.append(f"env plugin {ep.name!r} ({ep.value}) failed to load: {err!r}")
+            continue
+        for entry in entries:
+            if not isinstance(entry, EnvEntry):
+                problems.append(
+                    f"env plugin {ep.name!r} ({ep.value}) gave {type(entry).__name__}, "
+                    "not an rlsuite.registry.EnvEntry"
+                )
+            elif entry.id in ENVS and ENVS[entry.id] != entry:
+                problems.append(f"env plugin {ep.name!r}: the id {entry.id!r} is taken")
+            else:
+                ENVS[entry.id] = entry
+    return problems
+
+
 def register_envs() -> None:
     """Register every id in :data:`ENVS` with gymnasium (idempotent).
 
@@ -318,7 +363,30 @@ def get_agent_class(name: str) -> type:
     """The agent class registered under ``name``; unknown names list the known ones."""
     if name not in AGENTS:
         raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(sorted(AGENTS))}")
+    if name in _REGISTERED_CLASSES:
+        return _REGISTERED_CLASSES[name]
     return AGENTS[name].load()
+
+
+_REGISTERED_CLASSES: dict[str, type] = {}
+
+
+def register_agent(agent_class: type, summary: str | None = None) -> None:
+    """Make an :class:`~rlsuite.agents.base.Agent` subclass usable by its ``name`` (configs,
+    :func:`rlsuite.training.train`, ``rlsuite eval`` in this process). Installed packages
+    declare theirs as ``rlsuite.agents`` entry points instead (:func:`load_plugins`), which the
+    command line finds in every process."""
+    from rlsuite.agents.base import Agent
+
+    if not (isinstance(agent_class, type) and issubclass(agent_class, Agent)):
+        raise TypeError(f"register_agent needs an Agent subclass, got {agent_class!r}")
+    name = agent_class.name
+    target = f"{agent_class.__module__}:{agent_class.__qualname__}"
+    if name in AGENTS and AGENTS[name].target != target:
+        raise ValueError(f"the agent name {name!r} is taken by {AGENTS[name].target}")
+    doc = (agent_class.__doc__ or "").strip().splitlines()
+    AGENTS[name] = AgentEntry(name, target, summary or (doc[0] if doc else name))
+    _REGISTERED_CLASSES[name] = agent_class
 
 
 def _load_object(target: str, extra: str | None, *, what: str) -> Any:

@@ -15,8 +15,6 @@ only launches kernels and one thread is right.
 
 from __future__ import annotations
 
-import torch
-
 #: The thread count the command line uses when none is given.
 DEFAULT_THREADS = 1
 
@@ -28,5 +26,7 @@ def configure_threads(threads: int | None = None) -> int:
         raise ValueError(
             f"threads must be a positive int (or None for {DEFAULT_THREADS}), got {threads!r}"
         )
+    import torch  # here, so that importing rlsuite stays light
+
     torch.set_num_threads(count)
     return count

@@ -35,26 +35,58 @@ from rlsuite.vector import BatchedVectorEnv
 ENV_PREFIX = "env/"
 
 
+def _native_batched(env_id: str) -> bool:
+    """Whether ``env_id``'s vector entry point is an rlsuite :class:`BatchedVectorEnv` class."""
+    from gymnasium.envs.registration import load_env_creator
+
+    creator = gym.spec(env_id).vector_entry_point
+    if isinstance(creator, str):
+        creator = load_env_creator(creator)
+    return isinstance(creator, type) and issubclass(creator, BatchedVectorEnv)
+
+
 def make_env(
     env: EnvConfig, *, num_envs: int | None = None, device: str = "cpu"
 ) -> BatchedVectorEnv:
-    """The native batched env a config describes (``num_envs`` overrides the config's)."""
+    """The batched env a config describes (``num_envs`` overrides the config's): the native one
+    for rlsuite's ids (and plugins' ids with a native batched env), else any registered
+    gymnasium id as a :class:`~rlsuite.single_env_batch.SingleEnvBatch` (slower, same API)."""
+    count = num_envs or env.num_envs
     if env.id not in ENVS:
-        raise ConfigError(
-            f"env.id: unknown environment {env.id!r}; known: {', '.join(sorted(ENVS))}"
-        )
+        if env.id not in gym.registry:
+            raise ConfigError(
+                f"env.id: unknown environment {env.id!r}: neither rlsuite's ({', '.join(sorted(ENVS))}) "
+                "nor a registered gymnasium id (import the package that registers it, or declare "
+                "it as an 'rlsuite.envs' plugin)"
+            )
+        from rlsuite.single_env_batch import SingleEnvBatch
+
+        if _native_batched(env.id):  # registered with an rlsuite batched env
+            try:
+                vec = gym.make_vec(
+                    env.id, num_envs=count, vectorization_mode="vector_entry_point",
+                    device=device, **env.kwargs,
+                )  # fmt: skip
+            except TypeError as err:
+                raise ConfigError(f"env.kwargs for {env.id}: {err}") from err
+            if isinstance(vec, BatchedVectorEnv):
+                return vec
+        try:
+            return SingleEnvBatch(env.id, count, device, **env.kwargs)
+        except TypeError as err:
+            raise ConfigError(f"env.kwargs for {env.id}: {err}") from err
     try:
         vec = gym.make_vec(
             env.id,
-            num_envs=num_envs or env.num_envs,
+            num_envs=count,
             vectorization_mode="vector_entry_point",
             device=device,
             **env.kwargs,
         )
     except TypeError as err:
         raise ConfigError(f"env.kwargs for {env.id}: {err}") from err
-    if not isinstance(vec, BatchedVectorEnv):  # pragma: no cover - all rlsuite ids are native
-        raise ConfigError(f"{env.id} has no native batched env")
+    if not isinstance(vec, BatchedVectorEnv):
+        raise ConfigError(f"{env.id}'s vector entry point is not an rlsuite BatchedVectorEnv")
     return vec
 
 
