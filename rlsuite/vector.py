@@ -472,9 +472,17 @@ class BatchOfOneEnv(gym.Env):
                         f"action must be an int in [0, {self.action_space.n - 1}], got {action!r}"
                     )
         arr = np.asarray(action)
-        if arr.size != int(np.prod(self.action_space.shape, dtype=np.int64)):
+        if arr.dtype.kind not in "biuf":  # strings, None, ints beyond int64 (object arrays)
             raise ValueError(
-                f"action must have shape {self.action_space.shape} for {self.action_space}, got {arr.shape}"
+                f"action must be numeric, of shape {self.action_space.shape} for "
+                f"{self.action_space}; got {action!r}"
+            )
+        shape = self.action_space.shape
+        # a Discrete action is a scalar (or one element); a one-element Box takes a scalar too
+        allowed = (shape, ()) if int(np.prod(shape, dtype=np.int64)) == 1 else (shape,)
+        if arr.shape not in allowed:
+            raise ValueError(
+                f"action must have shape {shape} for {self.action_space}, got {arr.shape}"
             )
         actions = torch.as_tensor(arr).reshape((1, *self.action_space.shape))
         reward, terminated, truncated, info = self.core._step_envs(
