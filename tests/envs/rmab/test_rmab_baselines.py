@@ -104,18 +104,26 @@ def test_greed_is_defeated_on_an_instance_built_for_it() -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_greedy_milp_is_the_one_step_optimum(family: str) -> None:
-    """HiGHS and SCIP agree with each other and with the best enumerated arm-level action."""
+    """HiGHS and SCIP agree with the best enumerated arm-level action, and with the reference
+    model's best one-step expected reward over its brute-force feasible set."""
     inst = small(family)
     actions, _ = exact.arm_level_actions(inst)
     rng = np.random.default_rng(0)
     for _ in range(4):
         states = rng.integers(0, 4, inst.num_arms)
         best = baselines.expected_rewards(inst, states, actions).max()
+        reference_best = max(
+            ref.expected_reward(inst, states, ref.up_probability(inst, x))
+            for x in ref.feasible_inputs(inst)
+        )
+        assert best == pytest.approx(reference_best, abs=1e-12)
         for backend in ("highs", "scip"):
             x = baselines.GreedyMILP(inst, backend).act(states)
             assert baselines.expected_rewards(inst, states, x[None])[0] == pytest.approx(
                 best, abs=1e-9
             )
+            p = ref.up_probability(inst, ref.arm_input(inst, x))
+            assert ref.expected_reward(inst, states, p) == pytest.approx(reference_best, abs=1e-9)
 
 
 def test_exact_dp_matches_brute_force_two_step_lookahead() -> None:
