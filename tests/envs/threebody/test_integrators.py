@@ -139,18 +139,19 @@ def hermite_position_errors(
 def test_positions_agree_with_rebound_ias15() -> None:
     """20 random bound triples to t = 10 against IAS15 (accurate to machine precision).
 
-    Measured: at η = 1e-3 the largest difference over the 20 systems is 9.4e-14 (3.6e-15 at
-    best). That is Hermite's own truncation error, not roundoff: it scales as η⁴ (2.4e-11 at
-    η = 4e-3, / 4⁴ = 9.3e-14). The tolerance 1e-11 leaves a margin of ~100× over it for
-    platform differences in floating-point summation; an order-breaking bug does not fit in
-    it (the predictor's jerk coefficient 1/6 → 1/5 gives 1.5e-11, a corrector without its
-    jerk term 5e-8). The error's order in η is checked too, per system: halving η from 8e-3
-    to 4e-3 shrinks it 2^3.90-2^4.00 times (measured; 2^2.8-2^3.0 with the 1/5 bug)."""
+    Measured: at η = 1e-3 the largest difference over the 20 systems is 9.6e-14 (2.7e-15 at
+    best; 9.4e-14 before the compensated sums). That is Hermite's own truncation error, not
+    roundoff: it scales as η⁴ (2.4e-11 at η = 4e-3, / 4⁴ = 9.3e-14). The tolerance 1e-11
+    leaves a margin of ~100× over it for platform differences in floating-point summation.
+    Order-breaking bugs do not fit in it: a corrector without its jerk term gives 5e-8, the
+    predictor's jerk coefficient 1/6 → 1/5 gives 1.5e-11 - only 1.5× over, so the error's
+    order in η is checked too, per system: halving η from 8e-3 to 4e-3 shrinks it 2^3.90 to
+    2^4.00 times (measured; 2^2.82 to 2^2.99 with the 1/5 bug)."""
     seeds = torch.arange(20)
     x, v, m = ics.random_bound(combine(seeds, 0), n_bodies=3)
     reference = rebound_ias15_positions(x, v, m, 10.0)
     error = hermite_position_errors(x, v, m, reference, 1e-3)
-    assert error.max() <= 1e-11, f"largest difference {error.max():.2e} (measured 9.4e-14)"
+    assert error.max() <= 1e-11, f"largest difference {error.max():.2e} (measured 9.6e-14)"
     coarse, fine = (hermite_position_errors(x, v, m, reference, eta) for eta in (8e-3, 4e-3))
     order = np.log2(coarse / fine)
     assert np.all(np.abs(order - 4) <= 0.3), f"orders per system {np.round(order, 2)}"
