@@ -255,12 +255,41 @@ SMALL_CODES = (
 )
 
 
+def qldpc_qubit_order(name: str, n: int) -> np.ndarray:
+    """qldpc's qubit order as indices into ours: its qubit ``q`` is our qubit ``order[q]``.
+
+    Rotated surface codes: both number the d × d grid row by row, but qldpc puts the weight-2
+    X checks on the left and right boundaries (Z on top and bottom) where ours has them on top
+    and bottom: its grid is ours transposed, its qubit ``d·r + c`` our ``d·c + r``. Every other
+    construction numbers the qubits as ours does: Steane (the Hamming [7, 4] columns), toric
+    (qldpc's HGP of two repetition codes), HGP (``[H1 ⊗ I, I ⊗ H2ᵀ]`` blocks), BB (``[A | B]``).
+    """
+    if name.startswith("surface:"):
+        d = math.isqrt(n)
+        return np.arange(n).reshape(d, d).T.ravel()
+    return np.arange(n)
+
+
 @pytest.mark.parametrize("name", [*SMALL_CODES, "bb72", "gross"])
 def test_matches_qldpc_construction(name: str) -> None:
+    """The same code, not just the same (n, k): on each side our checks (in qldpc's qubit
+    order) and qldpc's span the same GF(2) row space - equal ranks, and stacking one on the
+    other adds no rank (ranks by galois, not by the code under test)."""
     _, reference = qldpc_reference()
+    galois = pytest.importorskip("galois")
     theirs = reference[name]()
     ours = named_code(name)
     assert (ours.n, ours.k) == (theirs.num_qubits, theirs.dimension)
+    order = qldpc_qubit_order(name, ours.n)
+    rank = np.linalg.matrix_rank
+    for side, mine, other in (("X", ours.hx, theirs.matrix_x), ("Z", ours.hz, theirs.matrix_z)):
+        a = galois.GF2(np.asarray(mine, dtype=np.uint8)[:, order] % 2)
+        b = galois.GF2(np.asarray(other.view(np.ndarray), dtype=np.uint8) % 2)
+        assert a.shape == b.shape, side
+        ours_rank, their_rank, joint = (int(rank(m)) for m in (a, b, np.vstack([a, b])))
+        assert ours_rank == their_rank == joint, (
+            f"{side}: rank ours {ours_rank}, qldpc {their_rank}, stacked {joint}"
+        )
 
 
 @pytest.mark.parametrize("name", [*SMALL_CODES, "hgp:repetition:3", "bb72"])

@@ -33,11 +33,18 @@ def test_check_env_and_observations() -> None:
 @pytest.mark.parametrize("start", ["steane", "hgp:hamming:3", "toric:3"])
 def test_random_legal_moves_keep_the_code_valid(start: str) -> None:
     """Every move keeps Hx·Hzᵀ = 0 (CSSCode validates it), k and binary matrices, grows n as
-    its definition says, and masked actions are exactly those that would not fit."""
-    env = WeightReductionVectorEnv(num_envs=3, code=start, growth=4, max_steps=6)
+    its definition says, and stays within the maxima. Targets no code here can meet
+    (w_target = q_target = 1: with the defaults the Steane and toric codes already meet them,
+    so every episode ended on its first move and nothing was checked) keep every episode going
+    for all 6 moves: 3 envs × 6 = 18 moves checked, the last ones on the truncating step."""
+    env = WeightReductionVectorEnv(
+        num_envs=3, code=start, growth=4, max_steps=6, w_target=1, q_target=1
+    )
     _, info = env.reset(seed=1)
     k0 = named_code(start).k
     rng = np.random.default_rng(0)
+    checked = 0
+    resetting = np.zeros(3, dtype=bool)  # envs whose next step is an autoreset, not a move
     for _ in range(6):
         mask = info["action_mask"].numpy()
         actions = np.array([rng.choice(np.flatnonzero(m[:-1])) for m in mask])
@@ -48,7 +55,7 @@ def test_random_legal_moves_keep_the_code_valid(start: str) -> None:
         ]
         _, _, terminated, truncated, info = env.step(actions)
         for i, code in enumerate(env.codes):
-            if terminated[i] or truncated[i]:
+            if resetting[i]:
                 continue
             assert (code.n, code.hx.shape[0], code.hz.shape[0]) == predicted[i]
             assert code.k == k0
@@ -59,8 +66,10 @@ def test_random_legal_moves_keep_the_code_valid(start: str) -> None:
                 code.n <= env.max_qubits
                 and max(code.hx.shape[0], code.hz.shape[0]) <= env.max_checks
             )
-        if bool((terminated | truncated).all()):
-            break
+            checked += 1
+        resetting = (terminated | truncated).numpy()
+    assert checked == 18
+    assert bool(truncated.all()) and not bool(terminated.any())
 
 
 def test_same_seed_same_codes_and_batch_equals_single() -> None:

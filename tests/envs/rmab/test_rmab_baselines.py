@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+import reference_model as ref
 import torch
 from rlsuite.envs.rmab import baselines, exact, families
 from rlsuite.envs.rmab.instances import FAMILIES, Instance, generate, save_instance
@@ -45,21 +46,20 @@ def small(family: str) -> Instance:
 
 
 def exact_value(inst: Instance, name: str, horizon: int) -> float:
+    """Baseline ``name``'s exact value from q = 0.2, in the reference model (test code written
+    from the paper, independent of ``exact``), which also refuses arm-level inputs outside the
+    family's feasible set; every action is checked by the env's rules too."""
     env = CoRMABVectorEnv(1, family=inst.family, num_arms=inst.num_arms, budget=inst.budget)
     policy = baselines.Baseline(name, env)
+    S = families.structure_tensors([inst], torch.device("cpu"))
 
-    def arm_input(states: np.ndarray) -> np.ndarray:
+    def action(states: np.ndarray) -> np.ndarray:
         x = policy.act(inst, states)
-        S = families.structure_tensors([inst], torch.device("cpu"))
-        assert not any(
-            bool(v[0])
-            for v in families.violations(
-                inst.family, inst.budget, torch.as_tensor(x[None]), S
-            ).values()
-        )
-        return families.arm_input(inst.family, torch.as_tensor(x[None]), S)[0].numpy()
+        broken = families.violations(inst.family, inst.budget, torch.as_tensor(x[None]), S)
+        assert not any(bool(v[0]) for v in broken.values()), (name, states, x)
+        return x
 
-    return exact.policy_value(inst, arm_input, horizon)
+    return ref.policy_value(inst, action, horizon, q=0.2)[0]
 
 
 DETERMINISTIC = ["greedy", "iterative"]
@@ -104,39 +104,58 @@ def test_greed_is_defeated_on_an_instance_built_for_it() -> None:
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_greedy_milp_is_the_one_step_optimum(family: str) -> None:
-    """HiGHS and SCIP agree with each other and with the best enumerated arm-level action."""
+    """HiGHS and SCIP agree with the best enumerated arm-level action, and with the reference
+    model's best one-step expected reward over its brute-force feasible set."""
     inst = small(family)
     actions, _ = exact.arm_level_actions(inst)
     rng = np.random.default_rng(0)
     for _ in range(4):
         states = rng.integers(0, 4, inst.num_arms)
         best = baselines.expected_rewards(inst, states, actions).max()
+        reference_best = max(
+            ref.expected_reward(inst, states, ref.up_probability(inst, x))
+            for x in ref.feasible_inputs(inst)
+        )
+        assert best == pytest.approx(reference_best, abs=1e-12)
         for backend in ("highs", "scip"):
             x = baselines.GreedyMILP(inst, backend).act(states)
             assert baselines.expected_rewards(inst, states, x[None])[0] == pytest.approx(
                 best, abs=1e-9
             )
+            p = ref.up_probability(inst, ref.arm_input(inst, x))
+            assert ref.expected_reward(inst, states, p) == pytest.approx(reference_best, abs=1e-9)
 
 
 def test_exact_dp_matches_brute_force_two_step_lookahead() -> None:
-    """V for H = 2 by explicit enumeration of actions and successor states."""
-    inst = generate("capacity", 3, 2, seed=1)
+    """V for H = 2 by explicit enumeration of feasible pull sets (by brute force from the
+    capacity rules) and successor states, each arm moving up with p_active / p_passive."""
+    # capacities (5, 7), costs (3, 6, 5): 7 of the 8 pull sets fit (seed 1's capacities (2, 2)
+    # fit no arm at all, which left nothing to maximise over)
+    inst = generate("capacity", 3, 2, seed=0)
     _, V = exact.optimal_value(inst, 2)
-    model = exact.JointModel(inst)
-    _, inputs = exact.arm_level_actions(inst)
+    pull_sets = ref.feasible_pull_sets(inst)
+    assert len(pull_sets) == 7
+
+    def step(state: np.ndarray, pulls: tuple[int, ...]):
+        """(expected reward, [(probability, next state)]) of one step."""
+        p = np.where(np.isin(np.arange(3), pulls), inst.p_active, inst.p_passive)
+        up, down = np.minimum(state + 1, 3), np.maximum(state - 1, 0)
+        outcomes = []
+        for moves in itertools.product((True, False), repeat=3):
+            prob = np.prod(np.where(moves, p, 1 - p))
+            outcomes.append((prob, np.where(moves, up, down)))
+        reward = sum(prob * inst.rewards[np.arange(3), nxt].sum() for prob, nxt in outcomes)
+        return reward, outcomes
+
     state = np.array([1, 0, 2])
-    best = -np.inf
-    for a in inputs:
-        r, P = model.step_model(a)
-        i = model.index(state)
-        future = 0.0
-        for moves, prob in zip(model.moves, P[i], strict=True):
-            nxt = np.where(moves, np.minimum(state + 1, 3), np.maximum(state - 1, 0))
-            r2 = max(model.step_model(b)[0][model.index(nxt)] for b in inputs)
-            future += prob * r2
-        best = max(best, r[i] + future)
-    assert V[model.index(state)] == pytest.approx(best, abs=1e-12)
-    assert len(list(itertools.product(range(4), repeat=3))) == len(V)
+    best = max(
+        step(state, a)[0]
+        + sum(prob * max(step(nxt, b)[0] for b in pull_sets) for prob, nxt in step(state, a)[1])
+        for a in pull_sets
+    )
+    index = int(np.ravel_multi_index(tuple(state), (4, 4, 4)))  # arm 0 most significant
+    assert V[index] == pytest.approx(best, abs=1e-12)
+    assert len(V) == 4**3
 
 
 @pytest.mark.parametrize("family", FAMILIES)

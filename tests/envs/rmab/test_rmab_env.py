@@ -6,9 +6,10 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import reference_model as ref
+import scipy.stats
 import torch
 from gymnasium.utils.env_checker import check_env
-from rlsuite.envs.rmab import families
 from rlsuite.envs.rmab.instances import FAMILIES, generate, load_instance, save_instance
 from rlsuite.envs.rmab.vector import CoRMABVectorEnv
 
@@ -77,28 +78,79 @@ def test_batched_core_equals_single_envs(family: str) -> None:
             assert r == pytest.approx(float(reward[i]), abs=1e-12)
 
 
+#: the per-cell level of the binomial tests below: a correct env fails a given cell with
+#: probability below 1e-6 (two-sided), the whole test with a few 1e-4 at most
+LEVEL = 1e-6
+
+
 @pytest.mark.parametrize("family", FAMILIES)
-def test_transition_frequencies_match_the_model(family: str) -> None:
-    """10⁵ transitions per arm from states 1 and 2 (where up and down differ): the frequency of
-    moving up lies within 4 standard errors of the model's probability."""
-    n, steps = 1000, 100
+def test_transitions_and_rewards_match_the_reference_model(family: str) -> None:
+    """The env against :mod:`reference_model` (the paper's equations, no env code): 2000 envs
+    play 4 random feasible actions from every start state, 48 steps. Each cell (action, start
+    state, arm) gets 6000 transitions; its number of up-moves must pass an exact two-sided
+    binomial test at level 1e-6 against the reference probability - a band of about ±5
+    standard errors, ±0.006 at p = 0.01, so a change of 0.04 in p (e.g. the interventions
+    floor 0.01 → 0.05) cannot pass. Every move is to the reference's up or down state, and the
+    expected and sampled rewards equal the reference's on every step."""
+    n, steps, K = 2000, 48, 4
     env = CoRMABVectorEnv(n, family=family, horizon=1000)
     env.reset(seed=0)
-    action = np.stack([env.sample_feasible(np.random.default_rng(5), 0)] * n)
-    S = env.structure
-    p = families.up_probability(family, families.arm_input(family, torch.as_tensor(action), S), S)[
-        0
-    ]
-    ups = torch.zeros(env.num_arms, dtype=torch.float64)
+    inst, J = env.instance(0), env.num_arms
+    actions = [env.sample_feasible(np.random.default_rng(k), 0) for k in range(K)]
+    which = np.arange(n) % K
+    p_ref = np.stack([ref.up_probability(inst, ref.arm_input(inst, a)) for a in actions])
+    p = p_ref[which]  # (n, J)
+    arms = np.arange(J)
+    ups = np.zeros(K * ref.STATES * J, dtype=np.int64)  # cells (action, start state, arm)
+    counts = np.zeros_like(ups)
+    reward_error = 0.0  # the largest difference of a reward from the reference's, any step
     for t in range(steps):
-        start = 1 + (torch.arange(n * env.num_arms).reshape(n, -1) + t) % 2
-        env.states = start.clone()
-        env.step(action)
-        ups += (env.states > start).sum(0)
-    freq = ups / (n * steps)
-    se = torch.sqrt(p * (1 - p) / (n * steps)).clamp(min=1e-12)
-    assert torch.all((freq - p).abs() <= 4 * se), (freq, p)
-    assert len(set(p.round(decimals=3).tolist())) > 2  # several distinct probabilities checked
+        start = (np.arange(n)[:, None] + arms[None, :] + t) % ref.STATES
+        env.states = torch.as_tensor(start)
+        _, _, _, _, info = env.step(np.stack([actions[k] for k in which]))
+        after = env.states.numpy()
+        up, down = ref.successors(start)
+        assert np.all((after == up) | (after == down))
+        expected = (p * inst.rewards[arms, up] + (1 - p) * inst.rewards[arms, down]).sum(1)
+        sampled = inst.rewards[arms, after].sum(1)
+        reward_error = max(
+            reward_error,
+            np.abs(info["expected_reward"].numpy() - expected).max(),
+            np.abs(info["sampled_reward"].numpy() - sampled).max(),
+        )
+        cell = ((which[:, None] * ref.STATES + start) * J + arms[None, :]).ravel()
+        ups += np.bincount(cell, weights=(after == up).ravel(), minlength=len(ups)).astype(np.int64)
+        counts += np.bincount(cell, minlength=len(ups))
+    assert np.all(counts == n * steps // (K * ref.STATES))
+    q = np.broadcast_to(p_ref[:, None, :], (K, ref.STATES, J)).ravel()
+    # two-sided p-value of the exact binomial test: twice the smaller tail
+    pvalues = np.minimum(
+        1.0,
+        2
+        * np.minimum(
+            scipy.stats.binom.cdf(ups, counts, q), scipy.stats.binom.sf(ups - 1, counts, q)
+        ),
+    )
+    worst = int(np.argmin(pvalues))
+    action, state, arm = np.unravel_index(worst, (K, ref.STATES, J))
+    assert pvalues[worst] >= LEVEL, (
+        f"action {action}, start state {state}, arm {arm}: {ups[worst]} up-moves of "
+        f"{counts[worst]}, reference p = {q[worst]:.4f}, p-value {pvalues[worst]:.1e}"
+    )
+    assert len(np.unique(p_ref.round(3))) > 2  # several distinct probabilities checked
+    assert reward_error <= 1e-12, reward_error
+
+
+@pytest.mark.parametrize("q", [0.2, 0.5])
+def test_initial_states_match_the_reference(q: float) -> None:
+    """Each arm starts in state 1 with probability q, else 0: 40,000 arm draws, a two-sided
+    binomial test at level 1e-6."""
+    env = CoRMABVectorEnv(2000, family="budget", initial_state_prob=q)
+    env.reset(seed=0)
+    states = env.states.numpy()
+    assert set(np.unique(states)) <= {0, 1}
+    ones = int(states.sum())
+    assert scipy.stats.binomtest(ones, states.size, q).pvalue >= LEVEL, (ones, states.size, q)
 
 
 def test_expected_reward_is_the_mean_of_the_sampled_one() -> None:
