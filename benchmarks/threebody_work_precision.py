@@ -70,11 +70,15 @@ def ias15(x: np.ndarray, v: np.ndarray, m: np.ndarray, epsilon: float, duration:
 
 
 def time_to_reach(points: list[tuple[float, float]], target: float) -> float | None:
-    """Seconds per system to reach ``target`` median error, interpolated log–log between the
-    two neighbouring settings (``points``: (seconds, error)); None outside the measured range."""
-    pts = sorted(points, key=lambda p: p[1], reverse=True)  # decreasing error
+    """Seconds per system to reach ``target`` median error (``points``: (seconds, error) per
+    setting): interpolated log–log between the two neighbouring settings; the cheapest time when
+    every setting is already below the target (an upper bound); None when none reaches it."""
+    positive = [(t, max(e, 1e-300)) for t, e in points]
+    if all(e <= target for _, e in positive):
+        return min(t for t, _ in positive)
+    pts = sorted(positive, key=lambda p: p[1], reverse=True)  # decreasing error
     for (t0, e0), (t1, e1) in itertools.pairwise(pts):
-        if e1 <= target <= e0 and e0 > 0 and e1 > 0:
+        if e1 <= target <= e0:
             if e0 == e1:
                 return min(t0, t1)
             w = (math.log(target) - math.log(e0)) / (math.log(e1) - math.log(e0))
