@@ -97,11 +97,11 @@ def working_directory(path: Path):
 def skip_without_extras(block: Block) -> None:
     for match in NEEDS_EXTRA.finditer(block.code):
         for module in (m.strip() for m in match["modules"].split(",")):
-            if importlib.util.find_spec(module) is None:
-                pytest.skip(
-                    f"README.md line {block.line}: needs {module} "
-                    f"(pip install -e '.[{match['extra']}]')"
-                )
+            pytest.importorskip(
+                module,
+                reason=f"README.md line {block.line} needs {module} "
+                f"(pip install -e '.[{match['extra']}]')",
+            )
 
 
 # -- values the blocks claim ----------------------------------------------------------------------
@@ -207,7 +207,7 @@ def bash_commands(block: Block) -> list[Command]:
         tokens = shlex.split(raw, comments=True)
         current: list[str] = []
         for token in [*tokens, "&&"]:
-            if token in ("&&", ";", "||"):
+            if token in ("&&", ";", "||", "|"):
                 if current:
                     commands.append(Command(current, line, run, list(run_args), list(missing)))
                 current = []
@@ -316,9 +316,9 @@ def test_bash_block(block: Block, tmp_path: Path) -> None:
 
 
 # -- the conventions themselves -------------------------------------------------------------------
-def test_every_python_block_stands_alone_on_the_readme_before_the_fix() -> None:
-    """The parser sees blocks the way the test runs them (a block that uses ``gym`` without
-    importing it is found, as the coRMAB block of 0.1.0's first README was)."""
+def test_a_block_without_its_imports_fails() -> None:
+    """Blocks are found and run as the tests above run them: one that uses ``gym`` without
+    importing it fails, as the coRMAB, mallocGame and qcode blocks once did."""
     text = "Intro\n\n```python\nenv = gym.make('x')\n```\n\n```bash\n# readme-test: skip (no)\nrlsuite list\n```\n"
     blocks = readme_blocks(text)
     assert [b.language for b in blocks] == ["python", "bash"]
@@ -338,3 +338,10 @@ def test_checks_catch_bad_commands() -> None:
         check_command(Command(["python", "benchmarks/rmab.py", "--no-such-flag"], 1))
     with pytest.raises(AssertionError, match="unknown extra"):
         check_command(Command(["pip", "install", "-e", ".[nope]"], 1))
+
+
+def test_a_block_needing_a_missing_module_is_skipped_naming_it() -> None:
+    block = Block("python", 7, "# x needs the [mip] extra (no_such_module_xyz): pip ...\nx = 1\n")
+    with pytest.raises(pytest.skip.Exception, match=r"line 7 needs no_such_module_xyz.*\[mip\]"):
+        skip_without_extras(block)
+    skip_without_extras(Block("python", 8, "# needs the [mip] extra (json)\n"))  # installed
