@@ -209,6 +209,7 @@ AGENTS: dict[str, AgentEntry] = {
             f"rmab.{baseline}",
             f"rlsuite.agents.heuristic:{cls}",
             f"coRMAB baseline (plays, does not learn): {summary}",
+            extra="mip" if baseline.startswith("greedy") else None,  # a MILP per action
         )
         for baseline, cls, summary in (
             ("do-nothing", "DoNothing", "pull no arm"),

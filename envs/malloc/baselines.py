@@ -20,6 +20,7 @@ never cuts off an optimum: a buffer's saving given other fast buffers is at most
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,12 +96,29 @@ def episode_returns(
     return episode_results(name, make_env, seeds).returns
 
 
+def batched_core(env: Any) -> MallocVectorEnv:
+    """The batched mallocGame core behind ``env``: a ``gymnasium.make`` env (wrapped), its
+    ``unwrapped`` single env (``.core``), or a batched env from ``gymnasium.make_vec`` or
+    :class:`MallocVectorEnv` itself."""
+    base = getattr(env, "unwrapped", env)
+    base = getattr(base, "core", base)
+    if not isinstance(base, MallocVectorEnv):
+        raise TypeError(
+            "expected a mallocGame env (gymnasium.make or make_vec of rlsuite/MallocGame-v0 or "
+            f"rlsuite/MallocPack-v0, or a MallocVectorEnv), got {type(env).__name__}"
+        )
+    return base
+
+
 def exhaustive_search(
-    env: MallocVectorEnv, index: int = 0, *, max_positions: int = 2_000_000
+    env: Any, index: int = 0, *, max_positions: int = 2_000_000
 ) -> tuple[float, list[int]]:
     """The best return reachable from env ``index``'s current position and an action sequence
-    that reaches it. Raises a ``ValueError`` when a level of the search would hold more than
-    ``max_positions`` positions (the instance is too big to enumerate)."""
+    that reaches it. ``env`` is a single env (as ``gymnasium.make`` returns it, or its
+    ``unwrapped``; ``index`` 0) or a batched one (:func:`batched_core`); it is not stepped.
+    Raises a ``ValueError`` when a level of the search would hold more than ``max_positions``
+    positions (the instance is too big to enumerate)."""
+    env = batched_core(env)
     tables = env.tables
     start = env.get_state(index).without_observation()
     # a first lower bound: best fit from here

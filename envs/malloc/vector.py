@@ -397,7 +397,8 @@ class MallocGameVectorEnv(MallocVectorEnv):
     ``instance_seed=None``; ``capacity_fraction``/``capacity``; ``max_offsets`` (16);
     ``lookahead`` (4); ``image_shape`` ((32, 64) offset × time bins); ``profile_bins`` (32);
     ``hardware`` (a :class:`~rlsuite.envs.malloc.instances.HardwareProfile` as a dict, for
-    every instance).
+    every instance); ``canvas`` (2.0) is the packing game's and unused here. The vector env also
+    takes ``num_envs`` and ``device``.
 
     **Instance lists** (for generalisation). ``instance=[a, b, ...]`` plays one of the listed
     instances per episode, drawn uniformly from the env's seed and episode index
@@ -457,6 +458,15 @@ class MallocPackVectorEnv(MallocVectorEnv):
     (``height / lower bound`` ≥ 1 at the end) is the score: 1 is optimal.
 
     **Episode end.** Terminates after the last buffer; never truncates.
+
+    **Arguments.** As for :class:`MallocGameVectorEnv`: ``instance`` (a shipped name, a CSV
+    path, an ``Instance`` or a list of them), else a synthetic instance from ``generator``
+    (``"random"`` or ``"tight"``, whose optimum height equals the lower bound), ``num_buffers``
+    (64) and ``num_ops``, fixed by ``instance_seed`` (0; ``None``: drawn per episode);
+    ``max_offsets`` (16 action slots); ``lookahead`` (4); ``image_shape`` ((32, 64));
+    ``profile_bins`` (32); ``hardware``. ``canvas`` (2.0): the canvas height the image shows, a
+    multiple (≥ 1) of the lower bound. ``capacity_fraction`` and ``capacity`` are accepted and
+    unused (memory is unbounded). The vector env also takes ``num_envs`` and ``device``.
     """
 
     mode = "pack"

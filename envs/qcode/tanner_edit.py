@@ -127,6 +127,19 @@ class TannerEditVectorEnv(BatchedVectorEnv):
 
     **Episode end.** Terminates on the stop action; truncated after ``max_steps`` (50) toggles.
 
+    **Arguments** (keyword-only; the vector env also takes ``num_envs`` and ``device``):
+
+    | argument                    | default    | meaning                                          |
+    |-----------------------------|------------|--------------------------------------------------|
+    | ``num_checks``, ``num_bits``| 9, 12      | the shape ``m × n`` of ``H``                     |
+    | ``row_cap``, ``col_cap``    | 3, 3       | max row (check) and column (bit) weight of ``H`` |
+    | ``bit_degree``              | 2          | column weight of the random starting graphs      |
+    | ``two_matrices``            | ``False``  | edit ``H1`` and ``H2`` of ``HGP(H1, H2)``        |
+    | ``initial``                 | ``"random"`` | the starting ``H``: random, or a fixed 0/1 array |
+    | ``objective``               | ``"kd2/n"``| ``"kd2/n"`` or ``"kd/n"``                        |
+    | ``max_steps``               | 50         | toggles per episode (truncation)                 |
+    | ``max_dimension``           | 16         | exact classical distances up to this dimension   |
+
     **Search model** (:mod:`rlsuite.model`). ``get_state()`` returns a :class:`TannerState`:
     ``H`` ``(B, M, m, n)`` bool, the toggles ``t``, the episode's ``start_score``, ``stopped``
     and the product code's ``dimension`` and ``distance`` (a cache of ``H``); its

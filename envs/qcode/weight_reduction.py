@@ -109,6 +109,9 @@ def excess(code: CSSCode, w_target: int, q_target: int) -> float:
 class WeightReductionVectorEnv(BatchedVectorEnv):
     """Reduce the check weight and qubit degree of a CSS code with weight-reduction moves.
 
+    Sources: Hastings, "On quantum weight reduction" (arXiv 2102.10030); Sabo et al.,
+    "Weight-reduced stabilizer codes with lower overhead" (PRX Quantum 5, 040302, 2024).
+
     **Description.** Each episode starts from a CSS code (``code``: a name such as
     ``"hgp:hamming:3"`` for the hypergraph product of the Hamming [7,4,3] code, ``"bb72"``, a
     ``.npz``/``.alist`` file, a :class:`~rlsuite.envs.qcode.css.CSSCode`, or a list of these,
@@ -161,6 +164,21 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
 
     **Episode end.** Terminated on success (targets met), on failure (the distance estimate
     reaches 1) or on stop; truncated after ``max_steps`` moves.
+
+    **Arguments** (keyword-only; the vector env also takes ``num_envs`` and ``device``):
+
+    | argument                      | default           | meaning                                     |
+    |-------------------------------|-------------------|---------------------------------------------|
+    | ``code``                      | ``"hgp:hamming:3"`` | starting code(s): a name, file, ``CSSCode`` or a list (one drawn per episode) |
+    | ``growth``                    | 10                | default maxima: ``growth ×`` the largest starting code's qubits and checks |
+    | ``max_qubits``, ``max_checks``| from ``growth``   | padding of the state; moves beyond them are masked |
+    | ``w_target``, ``q_target``    | 6, 6              | target max check weight and max qubit degree |
+    | ``overhead_penalty``          | 1.0               | weight of ``Δn / n0`` in the reward          |
+    | ``distance_penalty``          | 1.0               | weight of the distance lost, ``/ d0``        |
+    | ``success_bonus``             | 10.0              | scale of the bonus when the targets are met  |
+    | ``max_steps``                 | 100               | moves per episode (truncation)               |
+    | ``distance_trials``           | 4                 | information sets of each distance estimate   |
+    | ``exact_distance_max_qubits`` | 200               | exact distance (qldpc) at the end up to this ``n`` |
 
     **Search model** (:mod:`rlsuite.model`). ``get_state()`` returns a
     :class:`WeightReductionState`: ``hx``, ``hz`` padded to ``(max_checks, max_qubits)`` with the

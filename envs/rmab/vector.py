@@ -97,7 +97,29 @@ class CoRMABVectorEnv(BatchedVectorEnv):
     **Reward.** ``reward="expected"`` (default; the paper trains and evaluates on it): the
     expected next-step reward ``Σ_j [p_j r_j(min(s_j+1, 3)) + (1 − p_j) r_j(max(s_j−1, 0))]``;
     ``"sampled"``: the realised ``Σ_j r_j(s'_j)``. ``info`` has both (``expected_reward``,
-    ``sampled_reward``). Episodes are truncated at the horizon and never terminate.
+    ``sampled_reward``). Per arm the reward is at most ``R_top`` (≤ 6), so a step's reward
+    lies in ``[0, Σ_j R_top,j]``.
+
+    **Episode end.** Truncated after ``horizon`` steps (20); never terminated.
+
+    **Arguments** (keyword-only; the vector env also takes ``num_envs`` and ``device``):
+
+    | argument                 | default      | meaning                                            |
+    |--------------------------|--------------|----------------------------------------------------|
+    | ``family``               | ``"budget"`` | the constraint family (fixed by each id)           |
+    | ``num_arms``             | 20           | ``J``                                              |
+    | ``budget``               | 5            | ``B``: budget and path, at most ``B`` pulls; interventions, exactly ``B`` of ``N``; scheduling and capacity, ``B`` workers (scheduling also pulls at most ``B``) |
+    | ``horizon``              | 20           | steps per episode, ``H``                           |
+    | ``reward``               | ``"expected"`` | ``"expected"`` or ``"sampled"``                  |
+    | ``initial_state_prob``   | 0.5          | probability that an arm starts in state 1 (else 0) |
+    | ``instance_seed``        | 0            | the one instance's seed; ``None``: one per env from its reset seed |
+    | ``instance``             | ``None``     | a JSON instance file (replaces ``instance_seed``)  |
+    | ``graph``                | ``None``     | path family: an edge-list file or ``(E, 2)`` array |
+    | ``num_interventions``    | ``2B``       | interventions family: ``N``                        |
+    | ``num_edges``            | by ``J``     | path family: edges of the random graph             |
+    | ``num_slots``            | 5            | scheduling family: timeslots ``K``                 |
+    | ``infeasible``           | ``"raise"``  | ``"raise"`` or ``"project"`` (nearest feasible action) |
+    | ``projection_backend``   | ``"highs"``  | MILP solver of the projection (``"highs"``, ``"scip"``) |
     """
 
     def __init__(

@@ -46,48 +46,77 @@ class SparseBatch:
     context: torch.Tensor  # (B,)
 
 
+_SOR_SECTIONS = """\
+**Action space.** ``Discrete(K)``: action ``k`` is ``omega_grid[k]`` (default
+``linspace(1, 1.95, 20)``, the paper's grid, so ``K = 20`` and action ``k`` plays
+``ω = 1 + 0.05 k``). With ``action_type="continuous"``: ``Box(omega_range[0], omega_range[1],
+(1,), float32)``, default ``[1, 1.99]``. An action outside the space is a ``ValueError``
+(never clipped).
+
+**Observation space.** ``Box(-inf, inf, (4,), float32)``, describing the system about to be
+solved (dimensionless; each family's ranges are in its **Family** section):
+
+| index | name                   | meaning                                                |
+|-------|------------------------|--------------------------------------------------------|
+| 0     | context                | the family's context: ``c`` (shifted Laplacian), ``κ(t)`` (heat), ``t/T`` (user) |
+| 1     | jacobi_bound           | Gershgorin bound on the Jacobi radius, ``max_i Σ_{j≠i} |a_ij| / a_ii`` (≥ 0) |
+| 2     | log10_rhs_norm         | ``log10 ‖b‖₂``                                           |
+| 3     | log10_initial_residual | ``log10 (‖b − A x0‖/‖b‖)`` (0 when ``x0 = 0``; warm starts make it negative) |
+
+**Rewards.** ``−iterations`` of the solve, an integer in ``[−max_iterations, 0]``
+(``−max_iterations`` if it did not converge).
+
+**Starting state.** ``t = 0`` of a new sequence drawn from the environment's (seed,
+episode) key.
+
+**Episode end.** Never terminated; truncated after ``sequence_length`` systems (the sequence
+could go on: ``T`` is a budget, not a terminal state).
+
+**Info.** ``iterations`` (int), ``residual`` (final relative residual), ``converged``,
+``omega`` (the ω used), ``context``; with ``record_wall_time=True`` also ``wall_time``
+(seconds for the whole batch's solve; off by default so that steps are deterministic).
+
+**Arguments** (keyword-only, shared by every SOR env; the family's own are above):
+
+| argument           | default                  | meaning                                        |
+|--------------------|--------------------------|------------------------------------------------|
+| ``sequence_length``| 100 (user sequence: its length) | systems per episode, ``T``: the truncation |
+| ``solver``         | ``"sor"``                | ``"sor"`` (lexicographic SOR) or ``"ssor_cg"`` (SSOR-preconditioned CG) |
+| ``action_type``    | ``"discrete"``           | ``"discrete"`` (ω from ``omega_grid``) or ``"continuous"`` (ω in ``omega_range``) |
+| ``omega_grid``     | ``linspace(1, 1.95, 20)``| the ω of each discrete action, each in (0, 2)  |
+| ``omega_range``    | ``(1.0, 1.99)``          | bounds of the continuous ω, ``0 < low < high < 2`` |
+| ``rtol``           | ``1e-8``                 | relative residual ``‖b − Ax‖/‖b‖`` at which a solve stops |
+| ``max_iterations`` | 10,000                   | iteration cap per solve (the worst reward)     |
+| ``record_wall_time``| ``False``               | add ``info["wall_time"]``                      |
+
+The vector env (``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``) also
+takes ``num_envs`` and ``device`` (``"cpu"``, ``"cuda"``; the user sequence runs on the CPU).
+
+**Vectorized.** ``num_envs`` sequences in lockstep on ``device``; systems of the batch are
+solved together with per-system convergence masks. Next-step autoreset.
+
+**Version history.** v0: first release.
+"""
+
+_SOURCE = """\
+Source: Khodak, Chow, Balcan & Talwalkar, "Learning to Relax: Setting Solver Parameters
+Across a Sequence of Linear System Instances", ICLR 2024.
+"""
+
+
 class SORVectorEnv(BatchedVectorEnv):
-    """Choose the SOR relaxation parameter ω for each linear system of a sequence.
+    __doc__ = f"""Choose the SOR relaxation parameter ω for each linear system of a sequence.
 
-    Source: Khodak, Chow, Balcan & Talwalkar, "Learning to Relax: Setting Solver Parameters
-    Across a Sequence of Linear System Instances", ICLR 2024.
+{_SOURCE}
+**Description.** Linear systems ``A_t x = b_t`` arrive one at a time from an instance
+family (:mod:`rlsuite.envs.sor.problems`). For each, the agent picks ω; the system is solved
+by SOR, ``x ← x + (D/ω + L)⁻¹ (b − A x)`` in lexicographic order (or by SSOR-preconditioned
+CG with ``solver="ssor_cg"``), to a relative residual ``‖b − Ax‖/‖b‖ ≤ rtol`` (1e-8),
+capped at ``max_iterations`` (10,000). The cost is the number of iterations. The families
+are :class:`SORShiftedLaplacianVectorEnv`, :class:`SORHeat2DVectorEnv` and
+:class:`SORSparseSequenceVectorEnv`; each class documents its family's arguments.
 
-    **Description.** Linear systems ``A_t x = b_t`` arrive one at a time from an instance
-    family (:mod:`rlsuite.envs.sor.problems`). For each, the agent picks ω; the system is solved
-    by SOR, ``x ← x + (D/ω + L)⁻¹ (b − A x)`` in lexicographic order (or by SSOR-preconditioned
-    CG with ``solver="ssor_cg"``), to a relative residual ``‖b − Ax‖/‖b‖ ≤ rtol`` (1e-8),
-    capped at ``max_iterations`` (10,000). The cost is the number of iterations.
-
-    **Action space.** ``Discrete(K)``: action ``k`` is ``omega_grid[k]`` (default
-    ``linspace(1, 1.95, 20)``, the paper's grid). With ``action_type="continuous"``:
-    ``Box(omega_range[0], omega_range[1], (1,))``, default ``[1, 1.99]``. An action outside the
-    space is a ``ValueError`` (never clipped).
-
-    **Observation space.** ``Box(-inf, inf, (4,), float32)``, describing the system about to be
-    solved:
-
-    | index | name                   | meaning                                                |
-    |-------|------------------------|--------------------------------------------------------|
-    | 0     | context                | the family's context: ``c`` (shifted Laplacian), ``κ(t)`` (heat), ``t/T`` (user) |
-    | 1     | jacobi_bound           | Gershgorin bound on the Jacobi radius, ``max_i Σ_{j≠i} |a_ij| / a_ii`` |
-    | 2     | log10_rhs_norm         | ``log10 ‖b‖₂``                                           |
-    | 3     | log10_initial_residual | ``log10 (‖b − A x0‖/‖b‖)`` (0 when ``x0 = 0``; warm starts make it negative) |
-
-    **Rewards.** ``−iterations`` of the solve (``−max_iterations`` if it did not converge).
-
-    **Starting state.** ``t = 0`` of a new sequence drawn from the environment's (seed,
-    episode) key. **Episode end.** Never terminated; truncated after ``sequence_length``
-    systems (the sequence could go on: ``T`` is a budget, not a terminal state).
-
-    **Info.** ``iterations`` (int), ``residual`` (final relative residual), ``converged``,
-    ``omega`` (the ω used), ``context``; with ``record_wall_time=True`` also ``wall_time``
-    (seconds for the whole batch's solve; off by default so that steps are deterministic).
-
-    **Vectorized.** ``num_envs`` sequences in lockstep on ``device``; systems of the batch are
-    solved together with per-system convergence masks. Next-step autoreset.
-
-    **Version history.** v0: first release.
-    """
+{_SOR_SECTIONS}"""
 
     family: ShiftedLaplacianFamily | Heat2DFamily | SparseSequenceFamily
 
@@ -288,11 +317,32 @@ class SORVectorEnv(BatchedVectorEnv):
 
 
 class SORShiftedLaplacianVectorEnv(SORVectorEnv):
-    """SOR on ``(A + cI) x = b``, ``c = -0.15 + 0.6·Beta(α, β)`` (see :class:`SORVectorEnv`).
+    __doc__ = f"""SOR's ω for a sequence of shifted Laplacians ``(A + cI) x = b``.
 
-    Family arguments: ``n`` (grid side, default 10), ``variance`` (``"high"``: Beta(0.5, 1.5),
-    the default; ``"low"``: Beta(2, 6)), ``rhs_radius`` (truncation radius of ``b``).
-    """
+Ids ``rlsuite/SOR-ShiftedLaplacian-v0`` and ``rlsuite/SOR-ShiftedLaplacianContinuous-v0``
+(``action_type="continuous"``).
+
+{_SOURCE}
+**Description.** Linear systems ``A_t x = b_t`` arrive one at a time; for each, the agent picks
+ω and the system is solved by SOR, ``x ← x + (D/ω + L)⁻¹ (b − A x)`` in lexicographic order
+(or by SSOR-preconditioned CG with ``solver="ssor_cg"``), from ``x0 = 0`` to a relative
+residual ``‖b − Ax‖/‖b‖ ≤ rtol``, capped at ``max_iterations``. The cost is the number of
+iterations.
+
+**Family** (:class:`~rlsuite.envs.sor.problems.ShiftedLaplacianFamily`, the paper's Section 6).
+``A`` is the 5-point Laplacian (stencil ``4, −1``) on an ``n × n`` interior grid, a new shift
+``c = −0.15 + 0.6·Beta(α, β)`` and a new ``b`` (a standard Gaussian truncated to
+``‖b‖ ≤ rhs_radius``) every step. Observation ranges: ``context = c ∈ [−0.15, 0.45]``;
+``jacobi_bound = 4/(4 + c) ∈ [0.90, 1.04]``; ``log10_rhs_norm ≤ log10(rhs_radius)`` (about 1
+at ``n = 10``); ``log10_initial_residual = 0`` (``x0 = 0``).
+
+| argument       | default  | meaning                                                           |
+|----------------|----------|-------------------------------------------------------------------|
+| ``n``          | 10       | interior grid side, ``2 ≤ n ≤ 10`` (``n²`` unknowns; larger ``n`` makes ``A + cI`` indefinite at ``c = −0.15``) |
+| ``variance``   | ``"high"`` | ``"high"``: Beta(0.5, 1.5); ``"low"``: Beta(2, 6)              |
+| ``rhs_radius`` | ``n + 2``  | truncation radius of ``b``                                      |
+
+{_SOR_SECTIONS}"""
 
     def __init__(
         self,
@@ -307,10 +357,32 @@ class SORShiftedLaplacianVectorEnv(SORVectorEnv):
 
 
 class SORHeat2DVectorEnv(SORVectorEnv):
-    """SOR on the Crank–Nicolson steps of a 2-D heat equation with ``κ(t)`` (see
-    :class:`~rlsuite.envs.sor.problems.Heat2DFamily`), each solve warm-started from the previous
-    step's solution. Family arguments: ``n`` (default 20), ``dt`` (0.01), ``amplitude``, ``width``.
-    """
+    __doc__ = f"""SOR's ω for each Crank–Nicolson step of a 2-D heat equation, warm-started.
+
+Id ``rlsuite/SOR-Heat2D-v0``.
+
+{_SOURCE}
+**Description.** Each step is one Crank–Nicolson time step of ``u_t = κ(t) Δu + f(x, y, t)``:
+the agent picks ω and the step's linear system is solved by SOR (or SSOR-preconditioned CG
+with ``solver="ssor_cg"``), warm-started from the previous step's solution, to a relative
+residual ``‖b − Ax‖/‖b‖ ≤ rtol``, capped at ``max_iterations``. The cost is the number of
+iterations.
+
+**Family** (:class:`~rlsuite.envs.sor.problems.Heat2DFamily`, the paper's Section 6). The
+unit square, ``u = 0`` on the boundary, an ``n × n`` interior grid (``h = 1/(n+1)``),
+``κ(t) = max(0.1 sin 2πt, −10 sin 2πt)`` and a Gaussian bump ``f`` whose centre circles the
+middle of the square. Observation ranges: ``context = κ ∈ [0, 10]``; ``jacobi_bound =
+4α/(1 + 4α) ∈ [0, 1)`` with ``α = κ dt / (2h²)``; ``log10_initial_residual ≤ 0`` typically
+(warm start).
+
+| argument      | default | meaning                                       |
+|---------------|---------|-----------------------------------------------|
+| ``n``         | 20      | interior grid side (``n²`` unknowns)          |
+| ``dt``        | 0.01    | time step (``t`` advances ``dt`` per env step) |
+| ``amplitude`` | 10.0    | height of the forcing bump ``f``              |
+| ``width``     | 0.1     | width (standard deviation) of the bump        |
+
+{_SOR_SECTIONS}"""
 
     def __init__(
         self,
@@ -326,16 +398,29 @@ class SORHeat2DVectorEnv(SORVectorEnv):
 
 
 class SORSparseSequenceVectorEnv(SORVectorEnv):
-    """SOR on a user sequence of sparse SPD systems, solved on the CPU with SciPy.
+    __doc__ = f"""SOR's ω for a sequence of your own sparse SPD systems, solved on the CPU with SciPy.
 
-    Arguments: ``matrices`` (required: a list of SciPy sparse SPD matrices or Matrix Market
-    ``.mtx`` paths, all ``N × N``, or one matrix or path alone), ``rhs`` (one ``b`` per matrix:
-    a list of length-``N`` arrays or ``.npy``/``.mtx`` paths, a ``(T, N)`` array, or one vector
-    with one matrix; default all ones), ``warm_start`` (start each solve from the previous
-    solution; default False, ``x0 = 0``). See
-    :class:`~rlsuite.envs.sor.problems.SparseSequenceFamily`. The sequence repeats if
-    ``sequence_length`` exceeds its length (default: its length). ``device`` must be CPU.
-    """
+Id ``rlsuite/SOR-SparseSequence-v0``.
+
+{_SOURCE}
+**Description.** The systems ``A_0 … A_(T−1)`` you give arrive in order; for each, the agent
+picks ω and the system is solved by SOR (or SSOR-preconditioned CG with
+``solver="ssor_cg"``) to a relative residual ``‖b − Ax‖/‖b‖ ≤ rtol``, capped at
+``max_iterations``. The cost is the number of iterations.
+
+**Family** (:class:`~rlsuite.envs.sor.problems.SparseSequenceFamily`). Every matrix is checked
+to be symmetric positive definite. The sequence repeats if ``sequence_length`` exceeds its
+length (default: its length). ``device`` must be CPU. Observation ranges: ``context = t/T ∈
+[0, 1)``; ``jacobi_bound ≥ 0`` (the Gershgorin bound of the matrix); ``log10_initial_residual
+= 0`` from ``x0 = 0``, negative with ``warm_start``.
+
+| argument       | default   | meaning                                                                |
+|----------------|-----------|------------------------------------------------------------------------|
+| ``matrices``   | required  | a list of SciPy sparse SPD matrices or Matrix Market ``.mtx`` paths, all ``N × N``, or one matrix or path alone (a sequence of one) |
+| ``rhs``        | all ones  | one ``b`` per matrix: a list of length-``N`` arrays or ``.npy`` / ``.mtx`` paths, a ``(T, N)`` array, or one vector with one matrix |
+| ``warm_start`` | ``False`` | start each solve from the previous solution (else ``x0 = 0``)           |
+
+{_SOR_SECTIONS}"""
 
     family: SparseSequenceFamily
 

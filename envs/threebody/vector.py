@@ -131,6 +131,27 @@ class ThreeBodyVectorEnv(BatchedVectorEnv):
     ``record_wall_time=True`` also ``wall_time`` (seconds for the whole batch's integration;
     off by default, so that steps are deterministic; it is not part of the reward).
 
+    **Arguments** (keyword-only; the vector env also takes ``num_envs`` and ``device``):
+
+    | argument               | default               | meaning                                    |
+    |------------------------|-----------------------|--------------------------------------------|
+    | ``integrator``         | ``"hermite"``         | ``"hermite"`` (adaptive, ``dt = η·t_coll``) or ``"leapfrog"`` (fixed step) |
+    | ``initial_conditions`` | ``"paper"``           | ``"paper"``, ``"figure_eight"`` or ``"random_bound"`` |
+    | ``initial_state``      | ``None``              | one system of your own (see *Your own system*) |
+    | ``n_bodies``           | 3                     | bodies of ``"random_bound"`` systems       |
+    | ``masses``             | (1, 1, 1)             | the paper's triple's masses, M☉            |
+    | ``perturbation``       | 1e-3                  | the figure-eight's random perturbation     |
+    | ``eta_grid``           | ``logspace(-4, -1, 10)`` | the η of each action, in (0, 1)         |
+    | ``interval``           | ≈ 1.088 (0.1 yr)      | N-body time units per step                 |
+    | ``max_steps``          | 100                   | steps per episode (truncation)             |
+    | ``energy_error_limit`` | 0.1                   | terminate when ``|ΔE/E0|`` exceeds it      |
+    | ``reward``             | ``"paper"``           | ``"paper"`` or ``"force_evaluations"``     |
+    | ``reward_weights``     | (3000, 4)             | ``(W0, W2)`` of the reward                 |
+    | ``position_scale``     | 10                    | positions are divided by it in the observation |
+    | ``max_substeps``       | 100,000               | substeps per interval before a close encounter ends the episode |
+    | ``record_wall_time``   | ``False``             | add ``info["wall_time"]``                  |
+    | ``compile``            | ``False``             | fused ``torch.compile`` kernels            |
+
     **Vectorized.** ``num_envs`` systems on ``device`` integrated in lockstep, each with its own
     η (:meth:`~rlsuite.envs.threebody.integrators.Integrator.advance`). Next-step autoreset.
     ``compile=True`` fuses 16 substeps per kernel with ``torch.compile`` (about 10× faster for

@@ -161,3 +161,26 @@ def test_unknown_baseline_names_are_refused() -> None:
         baselines.Baseline("greedy", MallocGameVectorEnv())
     with pytest.raises(ValueError, match="mapping game only"):
         baselines.Baseline("slow", MallocPackVectorEnv())
+
+
+@pytest.mark.parametrize("env_id", ["rlsuite/MallocGame-v0", "rlsuite/MallocPack-v0"])
+def test_exhaustive_search_takes_single_unwrapped_and_batched_envs(env_id: str) -> None:
+    """``gymnasium.make``'s wrapped env, its ``unwrapped`` and the batched env give one answer."""
+    import gymnasium as gym
+
+    import rlsuite  # noqa: F401 - registers the ids
+
+    kwargs = {"num_buffers": 8, "num_ops": 3, "instance_seed": 5}
+    single = gym.make(env_id, **kwargs)
+    batched = gym.make_vec(env_id, 2, vectorization_mode="vector_entry_point", **kwargs)
+    single.reset(seed=0)
+    batched.reset(seed=0)
+    answers = [baselines.exhaustive_search(env) for env in (single, single.unwrapped, batched)] + [
+        baselines.exhaustive_search(batched.unwrapped, index=1)
+    ]
+    assert all(answer == answers[0] for answer in answers), answers
+    assert answers[0][1] and replay(single.unwrapped.core, answers[0][1]) == pytest.approx(
+        answers[0][0], abs=1e-6
+    )
+    with pytest.raises(TypeError, match="mallocGame env"):
+        baselines.exhaustive_search(gym.make("rlsuite/SOR-ShiftedLaplacian-v0"))
