@@ -36,8 +36,7 @@ def install_plugin(root: Path) -> dict[str, str]:
     package = root / "rlsuite_demo_plugin"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text('"""rlsuite plugin demo."""\n')
-    (package / "envs.py").write_text(readme_definitions("**Write your own env.**") + "\n")
-    (package / "agents.py").write_text(readme_definitions("**Write your own agent.**") + "\n")
+    (package / "guess.py").write_text(readme_definitions("**Write your own agent.**") + "\n")
     (package / "registry.py").write_text(
         textwrap.dedent(
             """
@@ -46,8 +45,8 @@ def install_plugin(root: Path) -> dict[str, str]:
             ENVS = [
                 EnvEntry(
                     "demo/Guess-v0",
-                    "rlsuite_demo_plugin.envs:GuessEnv",
-                    "rlsuite_demo_plugin.envs:GuessVectorEnv",
+                    "rlsuite_demo_plugin.guess:GuessEnv",
+                    "rlsuite_demo_plugin.guess:GuessVectorEnv",
                     "find a hidden integer by guessing",
                 )
             ]
@@ -61,7 +60,7 @@ def install_plugin(root: Path) -> dict[str, str]:
     )
     (info / "entry_points.txt").write_text(
         "[rlsuite.envs]\ndemo = rlsuite_demo_plugin.registry:ENVS\n\n"
-        "[rlsuite.agents]\nbisection = rlsuite_demo_plugin.agents:Bisection\n"
+        "[rlsuite.agents]\nbisection = rlsuite_demo_plugin.guess:Bisection\n"
     )
     return {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
 
