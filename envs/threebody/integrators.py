@@ -239,9 +239,7 @@ class _PlanarWork:
         )  # fmt: skip
 
     def select(self, keep: torch.Tensor) -> _PlanarWork:
-        return _PlanarWork(
-            *(getattr(self, f.name).index_select(-1, keep) for f in fields(self))
-        )
+        return _PlanarWork(*(getattr(self, f.name).index_select(-1, keep) for f in fields(self)))
 
     def finish(self, start: NBodyBatch) -> NBodyBatch:
         """The systems back in the ``(S, N, 3)`` layout and the caller's frame (the frame has
@@ -256,9 +254,9 @@ class _PlanarWork:
         )  # fmt: skip
 
 
-def _compensated(total: torch.Tensor, carry: torch.Tensor, increment: torch.Tensor) -> tuple[
-    torch.Tensor, torch.Tensor
-]:
+def _compensated(
+    total: torch.Tensor, carry: torch.Tensor, increment: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Kahan summation: ``total + increment`` and the new carry (what the rounded sum holds
     in excess of the exact one, to be taken off the next increment)."""
     y = increment - carry
