@@ -271,6 +271,8 @@ def _run(args: argparse.Namespace) -> int:
             env_overrides=apply_overrides({}, args.env_kwargs),
             agent_params=_agent_params(args.agent_params),
         )
+        for note in (note for row in rows for note in row.notes):
+            print(f"rlsuite eval: warning: {note}", file=sys.stderr)
         print_table(rows, title=f"evaluation of {args.target}")
         if args.json_out:
             write_json(rows, args.json_out)

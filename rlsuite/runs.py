@@ -29,6 +29,7 @@ import os
 import re
 import secrets
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -548,21 +549,67 @@ class RunDir:
             with contextlib.suppress(OSError):
                 leftover.unlink()
 
-    def latest_checkpoint(self) -> Path | None:
-        """The checkpoint named in ``checkpoints/latest``; if that is missing or unreadable,
-        the highest-step checkpoint that loads; None when there is none."""
+    def checkpoint_files(self) -> list[Path]:
+        """Every ``checkpoints/step_*.pt`` file, lowest step first (loadable or not)."""
+        return [path for _, path in self._step_files()]
+
+    def find_checkpoint(self) -> tuple[Path | None, list[str]]:
+        """``(checkpoint, skipped)``: the checkpoint named in ``checkpoints/latest`` or, if that
+        is missing or does not load, the highest-step checkpoint that loads, and one message per
+        checkpoint file skipped on the way (naming the file and why it does not load).
+
+        ``(None, [])`` when the run has no checkpoint file at all; a :class:`CheckpointError`
+        when it has some but none of them loads (never a silent "no checkpoint")."""
         latest = self.checkpoint_dir / self.LATEST
         named: Path | None = None
         with contextlib.suppress(OSError, UnicodeDecodeError):
             name = latest.read_text(encoding="utf-8").strip()
-            if _STEP_FILE.match(name):
+            if _STEP_FILE.match(name) and (self.checkpoint_dir / name).is_file():
                 named = self.checkpoint_dir / name
-        if named is not None and _loads(named):
-            return named
-        for _, path in reversed(self._step_files()):
-            if path != named and _loads(path):
-                return path
-        return None
+        candidates = [named] if named is not None else []
+        candidates += [p for _, p in reversed(self._step_files()) if p != named]
+        skipped: list[str] = []
+        for path in candidates:
+            try:
+                load_checkpoint(path)
+            except CheckpointError as err:
+                skipped.append(str(err))
+                continue
+            return path, skipped
+        if candidates:
+            raise CheckpointError(
+                f"run directory {str(self.path)!r} has {len(candidates)} checkpoint file(s) but "
+                "none of them loads: " + "; ".join(skipped)
+            )
+        return None, []
+
+    def check_checkpoint(self, path: Path, meta: Mapping[str, Any]) -> None:
+        """Refuse (:class:`CheckpointError`) a checkpoint of another agent or env than this
+        run's ``config.yaml`` names (e.g. a file copied in from another run)."""
+        agent = (self.config.get("agent") or {}).get("name")
+        env = self.config.get("env") or {}
+        found = {"agent": meta.get("agent"), "env": meta.get("env_id")}
+        wanted = {"agent": agent, "env": env.get("id")}
+        saved_env = (meta.get("experiment") or {}).get("env")
+        if isinstance(saved_env, Mapping):
+            found["env.kwargs"] = saved_env.get("kwargs", {})
+            wanted["env.kwargs"] = env.get("kwargs", {})
+        for key, value in found.items():
+            if value != wanted[key]:
+                raise CheckpointError(
+                    f"checkpoint {str(path)!r} is not this run's: its {key} is {value!r}, but "
+                    f"{self.path / self.CONFIG} has {wanted[key]!r}; refusing to use it"
+                )
+
+    def latest_checkpoint(self) -> Path | None:
+        """The checkpoint named in ``checkpoints/latest``; if that is missing or unreadable,
+        the highest-step checkpoint that loads, with a warning naming each skipped file; None
+        when there is no checkpoint file. Checkpoint files of which none loads are a
+        :class:`CheckpointError` (see :meth:`find_checkpoint`)."""
+        path, skipped = self.find_checkpoint()
+        for message in skipped:
+            warnings.warn(f"skipped a checkpoint that does not load: {message}", stacklevel=2)
+        return path
 
     # -- closing ---------------------------------------------------------------------------------
     def _close_metrics(self) -> None:
@@ -590,11 +637,3 @@ class RunDir:
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
-
-
-def _loads(path: Path) -> bool:
-    try:
-        load_checkpoint(path)
-    except CheckpointError:
-        return False
-    return True

@@ -119,9 +119,10 @@ def train(
         run = RunDir.open(resume)
         config = build_dataclass(ExperimentConfig, run.config)
         env, agent = build(config, address=address)
-        checkpoint = run.latest_checkpoint()
+        checkpoint = run.latest_checkpoint()  # checkpoints of which none loads: an error
         if checkpoint is not None:
-            tensors = load_checkpoint(checkpoint)[0]
+            tensors, checkpoint_meta = load_checkpoint(checkpoint)
+            run.check_checkpoint(checkpoint, checkpoint_meta)
             agent.restore(tensors)
             env.load_state_dict(
                 {k[len(ENV_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENV_PREFIX)}
