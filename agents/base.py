@@ -86,6 +86,15 @@ class Agent(ABC):
         self.seed = int(seed)
         self.num_timesteps = 0
 
+    @classmethod
+    def check_env(cls, env: BatchedVectorEnv) -> None:
+        """Refuse an env this agent cannot *learn* on (a ``ValueError`` or ``TypeError``
+        that says what the agent needs), e.g. a one-sequence bandit given ``num_envs: 2`` or
+        an agent without masks on an env with ``info["action_mask"]``. Training calls it
+        before the run directory exists (evaluation may use any batch size). The default
+        accepts every env."""
+        return None
+
     @abstractmethod
     def learn(self: AgentT, total_steps: int, callback: Callback | None = None) -> AgentT:
         """Interact with ``self.env`` for ``total_steps`` more env steps (summed over the batch)."""

@@ -394,6 +394,11 @@ class TrainConfig:
         _require_positive("train.total_steps", self.total_steps)
         _require_positive("train.checkpoint_every", self.checkpoint_every)
         _require_positive("train.log_every", self.log_every)
+        if not 0 <= self.seed < 2**63:
+            raise ConfigError(
+                f"train.seed: got {self.seed}; seeds are int64 values >= 0, "
+                f"in [0, 2**63 - env.num_envs]"
+            )
         if not _DEVICE_RE.match(self.device):
             raise ConfigError(
                 f"train.device: got {self.device!r}; "
@@ -434,6 +439,15 @@ class ExperimentConfig:
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     name: str = ""
     """Optional human label (used in the default run directory name)."""
+
+    def __post_init__(self) -> None:
+        last = self.train.seed + self.env.num_envs - 1  # env i of the batch plays seed + i
+        if last >= 2**63:
+            raise ConfigError(
+                f"train.seed: got {self.train.seed}; with env.num_envs {self.env.num_envs} the "
+                f"env seeds reach {last}, past the int64 range: use a seed <= "
+                f"{2**63 - self.env.num_envs}"
+            )
 
 
 # -- files and overrides -------------------------------------------------------------------------

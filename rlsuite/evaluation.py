@@ -27,7 +27,13 @@ import numpy as np
 import scipy.stats
 import torch
 
-from rlsuite.config import ConfigError, EnvConfig, config_to_dict, parse_seed_range
+from rlsuite.config import (
+    ConfigError,
+    EnvConfig,
+    ExperimentConfig,
+    config_to_dict,
+    parse_seed_range,
+)
 from rlsuite.registry import ENVS, get_agent_class
 from rlsuite.runs import RunDir, load_checkpoint
 from rlsuite.training import make_env
@@ -236,7 +242,9 @@ def evaluate(
     env_kwargs.update(env_overrides or {})
     for key in _MAKE_VEC_KEYS:  # Agent.save() stores the spec's kwargs, make_vec's among them
         env_kwargs.pop(key, None)
-    seed_range = parse_seed_range(seeds or eval_cfg.get("seeds", "1000:1010"))
+    seed_range = parse_seed_range(
+        seeds or eval_cfg.get("seeds", "1000:1010"), where="--seeds" if seeds else "eval.seeds"
+    )
     n = episodes if episodes is not None else eval_cfg.get("episodes", len(seed_range))
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"--episodes must be a positive int, got {n!r}")
@@ -299,6 +307,57 @@ def evaluate(
                 base_returns = module.episode_returns(name, make, eval_seeds)
                 rows.append(_row(name, EpisodeResults(base_returns, agent_results.lengths)))
     return rows
+
+
+class _BaselineAccepted(BaseException):
+    """Raised by the env's ``reset`` in :func:`check_evaluation`: the baseline got that far."""
+
+
+def check_evaluation(config: ExperimentConfig) -> None:
+    """The config's ``eval`` section checked before training (a :class:`ConfigError` naming
+    the key): ``eval.env_kwargs`` build the env, and every ``eval.baselines`` name is one the
+    family accepts (each baseline is started on a one-env batch whose ``reset`` stops it, so
+    no episode is played)."""
+    env_id = config.env.id
+    env_cfg = EnvConfig(id=env_id, kwargs={**config.env.kwargs, **config.eval.env_kwargs})
+
+    def make(_: int = 1) -> BatchedVectorEnv:
+        try:
+            return make_env(env_cfg, num_envs=1, device="cpu")
+        except (ConfigError, ValueError, TypeError) as err:
+            raise ConfigError(f"eval.env_kwargs {config.eval.env_kwargs}: {err}") from None
+
+    make().close()
+    if not config.eval.baselines:
+        return
+    module = _baselines_module(env_id)
+    if module is None:
+        raise ConfigError(f"eval.baselines: {env_id} has no baselines; leave the list empty")
+    names = list(config.eval.baselines)
+    try:
+        if hasattr(module, "expand_baselines"):
+            names = module.expand_baselines(names)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"eval.baselines: {err}") from None
+    seed = parse_seed_range(config.eval.seeds, where="eval.seeds")[0]
+
+    def make_stopped(_: int = 1) -> BatchedVectorEnv:
+        env = make()
+
+        def reset(*args: Any, **kwargs: Any) -> Any:
+            raise _BaselineAccepted
+
+        env.reset = reset  # type: ignore[method-assign]
+        return env
+
+    run = getattr(module, "episode_results", None) or module.episode_returns
+    for name in names:
+        try:
+            run(name, make_stopped, [seed])
+        except _BaselineAccepted:
+            continue
+        except (ValueError, TypeError, KeyError) as err:
+            raise ConfigError(f"eval.baselines: {err}") from None
 
 
 def _overridden(

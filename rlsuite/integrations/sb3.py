@@ -172,6 +172,15 @@ class SB3Agent(Agent):
             ) from err
         self._pending: dict[str, Any] | None = None  # SB3's locals at the latest step
 
+    @classmethod
+    def check_env(cls, env: BatchedVectorEnv) -> None:
+        """An env with illegal actions (``action_mask``) needs ``sb3.MaskablePPO``."""
+        if getattr(env, "has_action_mask", False) and cls.name != "sb3.MaskablePPO":
+            raise ValueError(
+                f"{cls.name} ignores action masks, but {type(env).__name__} has illegal actions "
+                "(info['action_mask']); use sb3.MaskablePPO"
+            )
+
     def learn(self, total_steps: int, callback: Callback | None = None) -> SB3Agent:
         try:
             self.model.learn(
