@@ -502,11 +502,13 @@ class RunDir:
                 )
 
     # -- the lock ------------------------------------------------------------------------------
-    def acquire_lock(self) -> None:
+    def acquire_lock(self, *, take_over: bool = False) -> None:
         """Take ``RUN_DIR/lock`` (JSON naming this process's pid and host), so that no second
         training process writes this run at the same time: a lock held by a running process
         is a :class:`RunDirError` naming it (``--resume`` while the run is still going); a
-        lock left by a process that no longer runs (a kill, a crash) is taken over."""
+        lock left by a process that no longer runs (a kill, a crash) is taken over, and with
+        ``take_over`` any lock is (for a scheduler that knows the holder is gone, e.g. Ray Tune
+        retrying a trial whose node died)."""
         lock = self.path / self.LOCK
         for _ in range(3):
             try:
@@ -516,7 +518,7 @@ class RunDir:
                 if holder and _is_mine_or_none(holder):
                     self._locked = True
                     return
-                if holder is None or not _lock_is_stale(lock, holder):
+                if not take_over and (holder is None or not _lock_is_stale(lock, holder)):
                     who = (
                         f"process {holder.get('pid')} on {holder.get('host')} (since "
                         f"{holder.get('since')})"

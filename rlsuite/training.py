@@ -114,6 +114,7 @@ def train(
     progress: bool = True,
     on_checkpoint: Callable[[RunDir, int], None] | None = None,
     address: str | None = None,
+    take_over_lock: bool = False,
 ) -> RunDir:
     """Train the agent a config names and return the run directory.
 
@@ -121,10 +122,15 @@ def train(
     continues from the run's latest checkpoint. ``on_checkpoint(run, step)``, if given, is
     called after each checkpoint is written (``rlsuite sweep`` reports progress to Ray Tune
     with it). ``address`` is the Ray cluster of an agent that uses Ray (see :func:`build`).
-    """
+
+    Everything is checked before the run directory exists (the config, the eval section, the
+    agent/env pairing, the run directory's path); the run directory is locked while training
+    writes it, so ``resume`` of a run that is still going is refused (``take_over_lock``: a
+    scheduler that knows the previous holder is gone takes its lock). Ctrl-C raises
+    :class:`TrainingInterrupted` (the run path and latest checkpoint step)."""
     if resume is not None:
         run = RunDir.open(resume)
-        run.acquire_lock()  # a run that is still going is refused here
+        run.acquire_lock(take_over=take_over_lock)  # a run still going is refused here
         try:
             config = build_dataclass(ExperimentConfig, run.config)
             env, agent = build(config, address=address)

@@ -18,6 +18,17 @@ CONFIG = {"name": "x"}
 
 
 def _create(path: str, barrier, results) -> None:
+    import time
+
+    import rlsuite.runs as runs
+
+    real = runs.config_to_dict
+
+    def slow_config_to_dict(config):  # widen the window between the checks and the writes
+        time.sleep(0.3)
+        return real(config)
+
+    runs.config_to_dict = slow_config_to_dict
     barrier.wait()
     try:
         RunDir.create(path, CONFIG, {"who": os.getpid()})
@@ -28,7 +39,7 @@ def _create(path: str, barrier, results) -> None:
 
 def test_two_processes_creating_one_run_exactly_one_succeeds(tmp_path) -> None:
     context = multiprocessing.get_context("fork")
-    for attempt in range(5):
+    for attempt in range(3):
         path = str(tmp_path / f"run{attempt}")
         barrier, results = context.Barrier(2), context.Queue()
         workers = [context.Process(target=_create, args=(path, barrier, results)) for _ in "ab"]
@@ -89,3 +100,13 @@ def test_a_corrupt_metrics_line_does_not_stop_eval(trained_run, capsys) -> None:
     metrics.write_text("\n".join(lines) + "\n")
     assert main(["eval", str(trained_run)]) == 0
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_scheduler_may_take_over_a_lock(trained_run) -> None:
+    from rlsuite.training import train
+
+    (trained_run / "lock").write_text(json.dumps({"pid": 1, "host": "another-node"}))
+    with pytest.raises(RunDirError, match="in use by process 1 on another-node"):
+        train(None, resume=trained_run, progress=False)  # type: ignore[arg-type]
+    train(None, resume=trained_run, progress=False, take_over_lock=True)  # type: ignore[arg-type]
+    assert not (trained_run / "lock").exists()
