@@ -331,6 +331,10 @@ def parse_seed_range(text: str, *, where: str = "seed range") -> range:
             f"(e.g. '1000:1010'), got {text!r}"
         )
     low, high = int(match.group(1)), int(match.group(2))
+    if high > 2**63:
+        raise ConfigError(
+            f"{where}: {text!r} reaches past the int64 seeds; 'A:B' needs B <= 2**63 ({2**63})"
+        )
     if low >= high:
         raise ConfigError(
             f"{where}: {text!r} is empty; 'A:B' needs A < B (e.g. '{low}:{low + 10}')"

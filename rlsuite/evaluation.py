@@ -18,7 +18,7 @@ import dataclasses
 import importlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,6 +279,8 @@ def evaluate(
 
     agent_cls = get_agent_class(meta["agent"])
     agent_config = agent_cls.config_with_overrides(meta.get("config"), agent_params)
+    if baselines:  # unknown names fail now, not after the agent's episodes
+        baselines = check_baselines(env_id, baselines, make, eval_seeds[0])
     env = make(len(eval_seeds))
     agent = agent_cls(env, agent_config, seed=int(meta.get("seed", 0)))
     agent.restore(tensors)
@@ -296,10 +298,6 @@ def evaluate(
     ]
     if baselines:
         module = _baselines_module(env_id)
-        if module is None:
-            raise ConfigError(f"{env_id} has no baselines")
-        if hasattr(module, "expand_baselines"):
-            baselines = module.expand_baselines(baselines)
         for name in baselines:
             if hasattr(module, "episode_results"):
                 rows.append(_row(name, module.episode_results(name, make, eval_seeds)))
@@ -330,19 +328,33 @@ def check_evaluation(config: ExperimentConfig) -> None:
     make().close()
     if not config.eval.baselines:
         return
+    seed = parse_seed_range(config.eval.seeds, where="eval.seeds")[0]
+    check_baselines(env_id, config.eval.baselines, make, seed, where="eval.baselines")
+
+
+def check_baselines(
+    env_id: str,
+    names: Sequence[str],
+    make: Callable[[int], BatchedVectorEnv],
+    seed: int,
+    *,
+    where: str = "--baseline",
+) -> list[str]:
+    """The baseline names expanded (``expand_baselines``) and each checked by the family
+    without playing an episode (it is started on ``make(1)``, whose ``reset`` stops it); a
+    :class:`ConfigError` starting with ``where`` names an unknown one."""
     module = _baselines_module(env_id)
     if module is None:
-        raise ConfigError(f"eval.baselines: {env_id} has no baselines; leave the list empty")
-    names = list(config.eval.baselines)
+        raise ConfigError(f"{where}: {env_id} has no baselines")
+    names = list(names)
     try:
         if hasattr(module, "expand_baselines"):
             names = module.expand_baselines(names)
     except (ValueError, TypeError) as err:
-        raise ConfigError(f"eval.baselines: {err}") from None
-    seed = parse_seed_range(config.eval.seeds, where="eval.seeds")[0]
+        raise ConfigError(f"{where}: {err}") from None
 
     def make_stopped(_: int = 1) -> BatchedVectorEnv:
-        env = make()
+        env = make(1)
 
         def reset(*args: Any, **kwargs: Any) -> Any:
             raise _BaselineAccepted
@@ -357,7 +369,8 @@ def check_evaluation(config: ExperimentConfig) -> None:
         except _BaselineAccepted:
             continue
         except (ValueError, TypeError, KeyError) as err:
-            raise ConfigError(f"eval.baselines: {err}") from None
+            raise ConfigError(f"{where}: {err}") from None
+    return names
 
 
 def _overridden(

@@ -115,3 +115,18 @@ def test_batched_action_messages(actions, needle) -> None:
     with pytest.raises(ValueError, match=needle):
         env.step(actions)
     env.step(np.array([1, 2, 3]))  # still fine
+
+
+def test_eval_refuses_unknown_baselines_and_huge_seeds_before_any_episode(
+    trained_run, capsys, monkeypatch
+) -> None:
+    import rlsuite.evaluation as evaluation
+
+    def no_episodes(*args, **kwargs):
+        raise AssertionError("an episode was played before the arguments were checked")
+
+    monkeypatch.setattr(evaluation, "run_agent_episodes", no_episodes)
+    assert main(["eval", str(trained_run), "--baseline", "nope"]) == 2
+    assert "--baseline: unknown SOR baseline 'nope'" in capsys.readouterr().err
+    assert main(["eval", str(trained_run), "--seeds", f"{2**63 - 2}:{2**63 + 8}"]) == 2
+    assert "reaches past the int64 seeds" in capsys.readouterr().err
