@@ -62,6 +62,10 @@ class Agent(ABC):
     """Names of the per-episode values :meth:`pop_episode_metrics` returns (none by default)."""
     uses_ray: ClassVar[bool] = False
     """Whether the agent runs on Ray itself (see the class docstring)."""
+    nonfinite_state_keys: ClassVar[tuple[str, ...]] = ()
+    """Keys of :meth:`state_dict` that may hold NaN or infinities (e.g. a ``-inf`` "no best
+    yet"); every other floating-point tensor must be finite, or :meth:`restore` refuses the
+    checkpoint (NaN weights are a diverged run, never something to evaluate or resume)."""
 
     def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
         if not isinstance(env, BatchedVectorEnv):
@@ -81,6 +85,15 @@ class Agent(ABC):
         self.config = config
         self.seed = int(seed)
         self.num_timesteps = 0
+
+    @classmethod
+    def check_env(cls, env: BatchedVectorEnv) -> None:
+        """Refuse an env this agent cannot *learn* on (a ``ValueError`` or ``TypeError``
+        that says what the agent needs), e.g. a one-sequence bandit given ``num_envs: 2`` or
+        an agent without masks on an env with ``info["action_mask"]``. Training calls it
+        before the run directory exists (evaluation may use any batch size). The default
+        accepts every env."""
+        return None
 
     @abstractmethod
     def learn(self: AgentT, total_steps: int, callback: Callback | None = None) -> AgentT:
@@ -108,6 +121,10 @@ class Agent(ABC):
 
     # -- persistence shared by every agent -----------------------------------------------------
     def metadata(self) -> dict[str, Any]:
+        """What a checkpoint needs besides tensors: the agent, its config, the env id and
+        kwargs, the seed and ``training_seeds`` ``[A, B]`` (the env seeds ``A..B-1`` that
+        :meth:`learn` plays: env ``i`` of the batch gets ``seed + i``), so ``rlsuite eval`` of
+        the checkpoint file alone refuses to report on them."""
         from rlsuite import __version__
 
         spec = getattr(self.env, "spec", None)
@@ -117,6 +134,7 @@ class Agent(ABC):
             "env_id": spec.id if spec is not None else None,
             "env_kwargs": dict(spec.kwargs) if spec is not None else {},
             "seed": self.seed,
+            "training_seeds": [self.seed, self.seed + int(self.env.num_envs)],
             "num_timesteps": self.num_timesteps,
             "rlsuite_version": __version__,
         }
@@ -135,6 +153,19 @@ class Agent(ABC):
         if "num_timesteps" not in state:
             raise ValueError(
                 "the checkpoint has no agent/num_timesteps: not an rlsuite agent checkpoint"
+            )
+        nonfinite = [
+            k
+            for k, v in state.items()
+            if k not in self.nonfinite_state_keys
+            and (v.is_floating_point() or v.is_complex())
+            and not bool(torch.isfinite(v).all())
+        ]
+        if nonfinite:
+            raise ValueError(
+                f"the checkpoint's {self.name} state holds NaN or infinite values in "
+                f"{', '.join(AGENT_PREFIX + k for k in sorted(nonfinite))} (a diverged run?); "
+                "refusing to load it"
             )
         self.num_timesteps = int(state.pop("num_timesteps"))
         self.load_state_dict(state)

@@ -80,6 +80,28 @@ def entropy(probs: Probs) -> float:
 class OnlineBandit(Agent):
     """A bandit over the env's discrete arms that learns online from a batch of one env."""
 
+    @classmethod
+    def check_env(cls, env: BatchedVectorEnv) -> None:
+        """One sequence (``num_envs=1``) of a Discrete action space without masks: the
+        bandit plays every arm, so an env with illegal actions (``action_mask``) is refused."""
+        space = env.single_action_space
+        if not isinstance(space, spaces.Discrete):
+            raise TypeError(
+                f"{cls.__name__} needs a Discrete action space (a grid of ω), got {space}; "
+                "use an env id without a continuous action type"
+            )
+        if getattr(env, "has_action_mask", False):
+            raise ValueError(
+                f"{cls.__name__} plays every arm, but {type(env).__name__} has illegal actions "
+                "(info['action_mask']); use an agent that respects masks (e.g. sb3.MaskablePPO "
+                "or a family heuristic)"
+            )
+        if env.num_envs != 1:
+            raise ValueError(
+                f"{cls.__name__} learns from one sequence: it needs env.num_envs: 1, got "
+                f"{env.num_envs} (evaluation may use any batch)"
+            )
+
     def __init__(self, env: BatchedVectorEnv, config: Any = None, *, seed: int = 0) -> None:
         super().__init__(env, config, seed=seed)
         space = env.single_action_space

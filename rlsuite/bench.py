@@ -13,12 +13,17 @@ one step), then the native env runs exactly the same steps, so both solve the sa
 from __future__ import annotations
 
 import copy
+import difflib
+import math
+import os
 import time
+import tracemalloc
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import scipy.sparse
 import torch
 
 from rlsuite.vector import resolve_device
@@ -107,6 +112,112 @@ def _action_stream(space: gym.Space, seed: int, action: Any | None) -> Callable[
     return stream.sample
 
 
+def _check_arguments(env_id: str, num_envs: Sequence[int], device: str, min_seconds: float) -> None:
+    """Every argument checked before any env is built (one-line errors naming the flag)."""
+    from rlsuite.registry import ENVS
+
+    if env_id not in ENVS:
+        close = difflib.get_close_matches(env_id, list(ENVS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown environment {env_id!r}{hint}; `rlsuite list` shows the known ids"
+        )
+    if not num_envs or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in num_envs
+    ):
+        raise ValueError(f"--num-envs needs positive ints, got {list(num_envs)!r}")
+    if not isinstance(min_seconds, (int, float)) or not (
+        math.isfinite(min_seconds) and min_seconds >= 0
+    ):
+        raise ValueError(
+            f"--min-seconds must be a finite number of seconds >= 0, got {min_seconds!r}"
+        )
+    resolve_device(device)
+
+
+def _resident_bytes(obj: Any, seen: set[int], depth: int = 0) -> int:
+    """Bytes of the tensors, arrays and sparse matrices reachable from ``obj``'s attributes."""
+    if id(obj) in seen or depth > 8:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, np.ndarray):
+        return int(obj.nbytes)
+    if scipy.sparse.issparse(obj):
+        parts = ("data", "indices", "indptr", "row", "col")
+        return sum(int(getattr(obj, k).nbytes) for k in parts if hasattr(obj, k))
+    if isinstance(obj, dict):
+        values: Any = obj.values()
+    elif isinstance(obj, (list, tuple)):
+        values = obj
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        values = vars(obj).values()
+    else:
+        return 0
+    return sum(_resident_bytes(v, seen, depth + 1) for v in values)
+
+
+def _measured_bytes(make: Callable[[], Any]) -> int:
+    """Python allocations (tracemalloc: numpy included) plus tensors of one reset env."""
+    tracemalloc.start()
+    try:
+        env = make()
+        env.reset(seed=0)
+        python_bytes = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    total = python_bytes + _resident_bytes(env, set())
+    env.close()
+    return total
+
+
+def _available_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+_MEASURED_SIZES = (1, 64)
+
+
+def check_memory(
+    env_id: str, num_envs: int, *, device: str = "cpu", env_kwargs: dict[str, Any] | None = None
+) -> int:
+    """Estimated bytes for ``num_envs`` native envs plus ``num_envs`` single envs in a
+    ``SyncVectorEnv``, extrapolated from native batches of 1 and 64 and one single env;
+    a ``ValueError`` with the estimate when it exceeds the memory available now."""
+    kwargs = dict(env_kwargs or {})
+
+    def native(n: int) -> Callable[[], Any]:
+        return lambda: gym.make_vec(
+            env_id, num_envs=n, vectorization_mode="vector_entry_point", device=device, **kwargs
+        )
+
+    small, large = (_measured_bytes(native(n)) for n in _MEASURED_SIZES)
+    per_native = max((large - small) / (_MEASURED_SIZES[1] - _MEASURED_SIZES[0]), 0.0)
+    per_single = _measured_bytes(lambda: gym.make(env_id, **kwargs))
+    estimate = int(small + num_envs * (per_native + per_single))
+    available = _available_bytes()
+    if available is not None and estimate > available:
+        raise ValueError(
+            f"--num-envs {num_envs}: about {estimate / 2**30:.3g} GiB estimated "
+            f"({(per_native + per_single) / 1024:.3g} KiB per env: the native batch's state "
+            f"measured at {_MEASURED_SIZES[0]} and {_MEASURED_SIZES[1]} envs plus one single "
+            f"env for SyncVectorEnv), more than the {available / 2**30:.3g} GiB available; "
+            "choose fewer envs"
+        )
+    return estimate
+
+
 def benchmark_env(
     env_id: str,
     num_envs: Sequence[int] = (1, 64, 1024),
@@ -117,9 +228,14 @@ def benchmark_env(
     seed: int = 0,
     action: Any | None = None,
 ) -> dict[str, Any]:
-    """Steps per second of the native env and of ``SyncVectorEnv``, and their ratio, per size."""
-    resolve_device(device)
+    """Steps per second of the native env and of ``SyncVectorEnv``, and their ratio, per size.
+
+    Arguments are checked before any env is built; sizes above 64 envs are first refused if
+    their memory estimate (:func:`check_memory`) exceeds the memory available."""
+    _check_arguments(env_id, num_envs, device, min_seconds)
     kwargs = dict(env_kwargs or {})
+    if max(num_envs) > _MEASURED_SIZES[1]:
+        check_memory(env_id, max(num_envs), device=device, env_kwargs=kwargs)
     rows, masked, feasible = [], False, False
     for n in num_envs:
         native = gym.make_vec(

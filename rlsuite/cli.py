@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +39,62 @@ def _parse_sizes(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"--num-envs needs positive ints, got {text!r}")
     return sizes
+
+
+def _parse_action(text: str) -> Any:
+    """``--action``: one action as YAML (``3``, ``[0, 1, 1]``, ``[1.2]``)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise argparse.ArgumentTypeError(
+            f"--action takes one action as YAML, e.g. 3 or [0, 1, 1]; {text!r} is not valid "
+            f"YAML ({problem})"
+        ) from None
+
+
+# Flags whose value may start with "-" ("--seeds -5:3", "--set train.seed=-1"): argparse would
+# take such a value for an option and answer "expected one argument".
+_VALUE_FLAGS = frozenset(
+    {"--seeds", "--set", "--env-kwarg", "--agent-param", "--action", "--min-seconds", "--seed"}
+)
+
+
+def _join_dash_values(argv: Sequence[str]) -> list[str]:
+    """``["--seeds", "-5:3"]`` -> ``["--seeds=-5:3"]`` for the flags in ``_VALUE_FLAGS``."""
+    out: list[str] = []
+    items = list(argv)
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if item in _VALUE_FLAGS and i + 1 < len(items) and items[i + 1].startswith("-"):
+            if items[i + 1] not in ("-h", "--help") and not items[i + 1].startswith("--"):
+                out.append(f"{item}={items[i + 1]}")
+                i += 2
+                continue
+        out.append(item)
+        i += 1
+    return out
+
+
+def _check_output_file(flag: str, path: str | None, *, create_parent: bool = False) -> None:
+    """An output path checked before any work: not a directory, its parent a directory that
+    exists (or is created, with ``create_parent``)."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{flag} {path}: is a directory; give a file name, e.g. {target}/out")
+    parent = target.parent
+    for ancestor in [parent, *parent.parents]:
+        if ancestor.exists() and not ancestor.is_dir():
+            raise ConfigError(f"{flag} {path}: {ancestor} is a file, not a directory")
+    if not parent.exists():
+        if not create_parent:
+            raise ConfigError(f"{flag} {path}: the directory {parent} does not exist")
+        return
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{flag} {path}: the directory {parent} is not writable")
 
 
 def _agent_params(items: Sequence[str]) -> dict[str, Any]:
@@ -182,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--min-seconds", type=float, default=2.0, help="time per measurement")
     bench.add_argument(
-        "--action", type=yaml.safe_load, help="one fixed action for every env (default: random)"
+        "--action", type=_parse_action, help="one fixed action for every env (default: random)"
     )
     bench.add_argument(
         "--set",
@@ -196,14 +254,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_dash_values(sys.argv[1:] if argv is None else argv))
     try:
         return _run(args)
-    except (ConfigError, ValueError, TypeError, ImportError, FileNotFoundError) as err:
+    except (ConfigError, ValueError, TypeError, ImportError, OSError) as err:
         if args.traceback:
             raise
         print(f"rlsuite {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        if args.traceback:
+            raise
+        from rlsuite.training import TrainingInterrupted
+
+        if isinstance(interrupt, TrainingInterrupted):
+            saved = (
+                f"its latest checkpoint is step {interrupt.checkpoint_step}"
+                if interrupt.checkpoint_step is not None
+                else "it has no checkpoint yet"
+            )
+            print(
+                f"rlsuite train: interrupted at step {interrupt.step}; {saved}; continue with: "
+                f"rlsuite train --resume {shlex.quote(str(interrupt.run_path))}",
+                file=sys.stderr,
+            )
+        else:
+            print(f"rlsuite {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -273,7 +350,11 @@ def _run(args: argparse.Namespace) -> int:
             write_plot,
         )
         from rlsuite.threads import configure_threads
+        from rlsuite.vector import resolve_device
 
+        resolve_device(args.device)  # every argument checked before any work
+        _check_output_file("--json", args.json_out)
+        _check_output_file("--plot", args.plot, create_parent=True)
         configure_threads(args.threads)
         env_id = checkpoint_env_id(args.target)
         if args.plot and not has_plot(env_id):
@@ -287,6 +368,8 @@ def _run(args: argparse.Namespace) -> int:
             env_overrides=apply_overrides({}, args.env_kwargs),
             agent_params=_agent_params(args.agent_params),
         )
+        for note in (note for row in rows for note in row.notes):
+            print(f"rlsuite eval: warning: {note}", file=sys.stderr)
         print_table(rows, title=f"evaluation of {args.target}")
         if args.json_out:
             write_json(rows, args.json_out)

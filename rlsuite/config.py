@@ -331,6 +331,10 @@ def parse_seed_range(text: str, *, where: str = "seed range") -> range:
             f"(e.g. '1000:1010'), got {text!r}"
         )
     low, high = int(match.group(1)), int(match.group(2))
+    if high > 2**63:
+        raise ConfigError(
+            f"{where}: {text!r} reaches past the int64 seeds; 'A:B' needs B <= 2**63 ({2**63})"
+        )
     if low >= high:
         raise ConfigError(
             f"{where}: {text!r} is empty; 'A:B' needs A < B (e.g. '{low}:{low + 10}')"
@@ -398,6 +402,11 @@ class TrainConfig:
             _require_positive("train.threads", self.threads)
         _require_positive("train.checkpoint_every", self.checkpoint_every)
         _require_positive("train.log_every", self.log_every)
+        if not 0 <= self.seed < 2**63:
+            raise ConfigError(
+                f"train.seed: got {self.seed}; seeds are int64 values >= 0, "
+                f"in [0, 2**63 - env.num_envs]"
+            )
         if not _DEVICE_RE.match(self.device):
             raise ConfigError(
                 f"train.device: got {self.device!r}; "
@@ -438,6 +447,15 @@ class ExperimentConfig:
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     name: str = ""
     """Optional human label (used in the default run directory name)."""
+
+    def __post_init__(self) -> None:
+        last = self.train.seed + self.env.num_envs - 1  # env i of the batch plays seed + i
+        if last >= 2**63:
+            raise ConfigError(
+                f"train.seed: got {self.train.seed}; with env.num_envs {self.env.num_envs} the "
+                f"env seeds reach {last}, past the int64 range: use a seed <= "
+                f"{2**63 - self.env.num_envs}"
+            )
 
 
 # -- files and overrides -------------------------------------------------------------------------

@@ -14,10 +14,11 @@ training run used are refused, so a reported number is never measured on trainin
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,13 @@ import numpy as np
 import scipy.stats
 import torch
 
-from rlsuite.config import ConfigError, EnvConfig, config_to_dict, parse_seed_range
+from rlsuite.config import (
+    ConfigError,
+    EnvConfig,
+    ExperimentConfig,
+    config_to_dict,
+    parse_seed_range,
+)
 from rlsuite.registry import ENVS, get_agent_class
 from rlsuite.runs import RunDir, load_checkpoint
 from rlsuite.training import make_env
@@ -52,6 +59,16 @@ class EvalRow:
     agent_params: dict[str, Any] = field(default_factory=dict)
     """The agent's config fields overridden for this evaluation (``--agent-param``), dotted key
     -> the value used; empty for baselines and for an agent evaluated as trained."""
+    checkpoint: str | None = None
+    """The agent's row: the checkpoint file evaluated (None for baselines)."""
+    step: int | None = None
+    """The agent's row: the training step of that checkpoint (None if it does not say)."""
+    training_seeds: list[int] | None = None
+    """The agent's row: the env seeds the training played (refused as evaluation seeds);
+    None when the checkpoint and its run record none (then ``notes`` says so)."""
+    notes: list[str] = field(default_factory=list)
+    """Warnings about this row: checkpoints skipped because they do not load, training seeds
+    that could not be checked."""
 
 
 @dataclass(frozen=True)
@@ -146,18 +163,48 @@ def _pop_agent_metrics(
     return out
 
 
-def resolve_checkpoint(target: str | Path) -> tuple[Path, RunDir | None]:
-    """A run directory's latest checkpoint, or the checkpoint file itself."""
+def resolve_checkpoint(target: str | Path) -> tuple[Path, RunDir | None, list[str]]:
+    """``(checkpoint, run, notes)``: a run directory's latest checkpoint that loads (``notes``
+    names every later one skipped because it does not load), or the checkpoint file itself.
+    A run whose checkpoint files all fail to load is an error that names each file."""
     path = Path(target)
     if path.is_dir():
         run = RunDir.open(path)
-        checkpoint = run.latest_checkpoint()
+        checkpoint, skipped = run.find_checkpoint()
         if checkpoint is None:
             raise ValueError(f"run directory {str(path)!r} has no checkpoint yet")
-        return checkpoint, run
+        notes = [f"skipped a checkpoint that does not load: {message}" for message in skipped]
+        return checkpoint, run, notes
     if not path.exists():
         raise ValueError(f"{str(path)!r} is neither a run directory nor a checkpoint file")
-    return path, None
+    return path, None, []
+
+
+def training_seeds(meta: Mapping[str, Any], run: RunDir | None = None) -> tuple[int, int] | None:
+    """The half-open range of env seeds a checkpoint's training played, from the run's
+    ``meta.json``, else the checkpoint's own record (``training_seeds``, the experiment's
+    ``train.seed`` and ``env.num_envs``, or the agent's ``seed`` and the env's ``num_envs``);
+    None when neither says."""
+    candidates: list[Any] = [
+        (run.meta if run is not None else {}).get("training_seeds"),
+        meta.get("training_seeds"),
+    ]
+    experiment = meta.get("experiment")
+    if isinstance(experiment, Mapping):
+        seed = (experiment.get("train") or {}).get("seed", 0)
+        num_envs = (experiment.get("env") or {}).get("num_envs", 1)
+        candidates.append([seed, seed + num_envs] if _all_ints(seed, num_envs) else None)
+    seed, num_envs = meta.get("seed"), (meta.get("env_kwargs") or {}).get("num_envs")
+    if _all_ints(seed, num_envs):
+        candidates.append([seed, seed + num_envs])
+    for value in candidates:
+        if isinstance(value, (list, tuple)) and len(value) == 2 and _all_ints(*value):
+            return int(value[0]), int(value[1])
+    return None
+
+
+def _all_ints(*values: Any) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
 
 
 def evaluate(
@@ -180,8 +227,10 @@ def evaluate(
     e.g. ``{"kwargs": {"batch_size": 64}}``; an unknown key or a wrong type is a
     :class:`ConfigError` before any env is made or episode played. The agent's row lists them
     in ``agent_params``."""
-    checkpoint, run = resolve_checkpoint(target)
+    checkpoint, run, notes = resolve_checkpoint(target)
     tensors, meta = load_checkpoint(checkpoint)
+    if run is not None:
+        run.check_checkpoint(checkpoint, meta)
     experiment = meta.get("experiment") or {}
     env_id = meta.get("env_id")
     if env_id not in ENVS and env_id not in gym.registry:
@@ -195,7 +244,9 @@ def evaluate(
     env_kwargs.update(env_overrides or {})
     for key in _MAKE_VEC_KEYS:  # Agent.save() stores the spec's kwargs, make_vec's among them
         env_kwargs.pop(key, None)
-    seed_range = parse_seed_range(seeds or eval_cfg.get("seeds", "1000:1010"))
+    seed_range = parse_seed_range(
+        seeds or eval_cfg.get("seeds", "1000:1010"), where="--seeds" if seeds else "eval.seeds"
+    )
     n = episodes if episodes is not None else eval_cfg.get("episodes", len(seed_range))
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"--episodes must be a positive int, got {n!r}")
@@ -204,12 +255,22 @@ def evaluate(
             f"--episodes {n} needs at least {n} seeds, --seeds gives {len(seed_range)}"
         )
     eval_seeds = list(seed_range)[:n]
-    train_meta = run.meta if run is not None else {}
-    low, high = train_meta.get("training_seeds", [meta.get("seed", 0), meta.get("seed", 0) + 1])
-    overlap = sorted(set(eval_seeds) & set(range(low, high)))
+    trained = training_seeds(meta, run)
+    used = set(range(*trained)) if trained is not None else set()
+    env_seeds = tensors.get("env/env_seeds")  # the seeds the training env actually held
+    if isinstance(env_seeds, torch.Tensor) and not env_seeds.is_floating_point():
+        used |= set(env_seeds.flatten().tolist())
+    overlap = sorted(set(eval_seeds) & used)
     if overlap:
+        where = f"seeds {trained[0]}:{trained[1]}" if trained is not None else "its env seeds"
         raise ConfigError(
-            f"evaluation seeds {overlap} were used in training (seeds {low}:{high}); choose others with --seeds A:B"
+            f"evaluation seeds {overlap} were used in training ({where}); choose others with "
+            "--seeds A:B"
+        )
+    if trained is None:
+        notes.append(
+            "training seeds unknown: neither the checkpoint nor its run records them, so the "
+            "evaluation seeds could not be checked to be held out"
         )
     baselines = list(baselines if baselines is not None else eval_cfg.get("baselines", []))
 
@@ -220,18 +281,25 @@ def evaluate(
 
     agent_cls = get_agent_class(meta["agent"])
     agent_config = agent_cls.config_with_overrides(meta.get("config"), agent_params)
+    if baselines:  # unknown names fail now, not after the agent's episodes
+        baselines = check_baselines(env_id, baselines, make, eval_seeds[0])
     env = make(len(eval_seeds))
     agent = agent_cls(env, agent_config, seed=int(meta.get("seed", 0)))
     agent.restore(tensors)
     agent_results = run_agent_episodes(agent, env, eval_seeds)
     overridden = _overridden(config_to_dict(agent_config), agent_params or {})
-    rows = [_row(meta["agent"], agent_results, overridden)]
+    step = meta.get("step", meta.get("num_timesteps"))
+    rows = [
+        dataclasses.replace(
+            _row(meta["agent"], agent_results, overridden),
+            checkpoint=str(checkpoint),
+            step=step if _all_ints(step) else None,
+            training_seeds=list(trained) if trained is not None else None,
+            notes=notes,
+        )
+    ]
     if baselines:
         module = _baselines_module(env_id)
-        if module is None:
-            raise ConfigError(f"{env_id} has no baselines")
-        if hasattr(module, "expand_baselines"):
-            baselines = module.expand_baselines(baselines)
         for name in baselines:
             if hasattr(module, "episode_results"):
                 rows.append(_row(name, module.episode_results(name, make, eval_seeds)))
@@ -239,6 +307,72 @@ def evaluate(
                 base_returns = module.episode_returns(name, make, eval_seeds)
                 rows.append(_row(name, EpisodeResults(base_returns, agent_results.lengths)))
     return rows
+
+
+class _BaselineAccepted(BaseException):
+    """Raised by the env's ``reset`` in :func:`check_evaluation`: the baseline got that far."""
+
+
+def check_evaluation(config: ExperimentConfig) -> None:
+    """The config's ``eval`` section checked before training (a :class:`ConfigError` naming
+    the key): ``eval.env_kwargs`` build the env, and every ``eval.baselines`` name is one the
+    family accepts (each baseline is started on a one-env batch whose ``reset`` stops it, so
+    no episode is played)."""
+    env_id = config.env.id
+    env_cfg = EnvConfig(id=env_id, kwargs={**config.env.kwargs, **config.eval.env_kwargs})
+
+    def make(_: int = 1) -> BatchedVectorEnv:
+        try:
+            return make_env(env_cfg, num_envs=1, device="cpu")
+        except (ConfigError, ValueError, TypeError) as err:
+            raise ConfigError(f"eval.env_kwargs {config.eval.env_kwargs}: {err}") from None
+
+    make().close()
+    if not config.eval.baselines:
+        return
+    seed = parse_seed_range(config.eval.seeds, where="eval.seeds")[0]
+    check_baselines(env_id, config.eval.baselines, make, seed, where="eval.baselines")
+
+
+def check_baselines(
+    env_id: str,
+    names: Sequence[str],
+    make: Callable[[int], BatchedVectorEnv],
+    seed: int,
+    *,
+    where: str = "--baseline",
+) -> list[str]:
+    """The baseline names expanded (``expand_baselines``) and each checked by the family
+    without playing an episode (it is started on ``make(1)``, whose ``reset`` stops it); a
+    :class:`ConfigError` starting with ``where`` names an unknown one."""
+    module = _baselines_module(env_id)
+    if module is None:
+        raise ConfigError(f"{where}: {env_id} has no baselines")
+    names = list(names)
+    try:
+        if hasattr(module, "expand_baselines"):
+            names = module.expand_baselines(names)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+    def make_stopped(_: int = 1) -> BatchedVectorEnv:
+        env = make(1)
+
+        def reset(*args: Any, **kwargs: Any) -> Any:
+            raise _BaselineAccepted
+
+        env.reset = reset  # type: ignore[method-assign]
+        return env
+
+    run = getattr(module, "episode_results", None) or module.episode_returns
+    for name in names:
+        try:
+            run(name, make_stopped, [seed])
+        except _BaselineAccepted:
+            continue
+        except (ValueError, TypeError, KeyError) as err:
+            raise ConfigError(f"{where}: {err}") from None
+    return names
 
 
 def _overridden(
@@ -263,7 +397,7 @@ def _baselines_module(env_id: str) -> Any:
 
 def checkpoint_env_id(target: str | Path) -> str:
     """The env id a run directory or checkpoint file was trained on."""
-    checkpoint, _ = resolve_checkpoint(target)
+    checkpoint, _, _ = resolve_checkpoint(target)
     return str(load_checkpoint(checkpoint)[1].get("env_id"))
 
 
@@ -305,13 +439,15 @@ def _row(
 
 def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
     """A rich table: mean episode return, its 95% CI, the mean reward per step and, per
-    episode metric, "median [q25, q75]"; below it, the agent params a row overrode."""
+    episode metric, "median [q25, q75]"; below it, the checkpoint evaluated and its step, the
+    agent params a row overrode and any warning (a skipped checkpoint, unknown training
+    seeds)."""
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     # every string is plain text: "[q25, q75]" or "[nan, nan]" must not be read as rich markup
-    table = Table(title=escape(title))
+    table = Table(title=escape(title), caption_justify="left")
     table.add_column("policy", no_wrap=True)
     metric_keys = sorted({k for r in rows for k in r.metrics})
     for column in ("episodes", "return", "95% CI", "reward/step"):
@@ -332,14 +468,21 @@ def print_table(rows: Sequence[EvalRow], title: str = "evaluation") -> None:
             *quartiles,
         ]
         table.add_row(*map(escape, cells))
-    overrides = [
+    caption = [
+        f"{r.policy}: checkpoint {r.checkpoint}"
+        + (f" (step {r.step})" if r.step is not None else " (step not recorded)")
+        for r in rows
+        if r.checkpoint is not None
+    ]
+    caption += [
         f"{r.policy} with --agent-param "
         + " ".join(f"{k}={v!r}" for k, v in r.agent_params.items())
         for r in rows
         if r.agent_params
     ]
-    if overrides:
-        table.caption = escape("; ".join(overrides))
+    caption += [f"warning ({r.policy}): {note}" for r in rows for note in r.notes]
+    if caption:
+        table.caption = escape("\n".join(caption))
     Console(width=max(100 + 32 * len(metric_keys), Console().width)).print(table)
 
 

@@ -23,12 +23,17 @@ A training run lives in a :class:`RunDir`::
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import math
 import os
+import pickletools
 import re
 import secrets
+import socket
 import time
+import warnings
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -197,6 +202,86 @@ def save_checkpoint(
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
+# What a weights-only torch file may name: tensor rebuilders and storages, OrderedDict.
+_SAFE_GLOBAL = re.compile(r"^(torch\.|collections\.OrderedDict$|builtins\.(set|frozenset)$)")
+_STRING_OPS = frozenset(
+    {
+        "SHORT_BINUNICODE",
+        "BINUNICODE",
+        "BINUNICODE8",
+        "UNICODE",
+        "STRING",
+        "BINSTRING",
+        "SHORT_BINSTRING",
+    }
+)
+
+
+def _pickle_globals(data: bytes, limit: int = 8) -> list[str]:
+    """The ``module.name`` globals the pickles in ``data`` would import (read with
+    ``pickletools``, never executed); up to ``limit`` pickles in a row (torch's legacy format
+    writes several). A stream that stops parsing ends the scan."""
+    found: list[str] = []
+    stream = io.BytesIO(data)
+    for _ in range(limit):
+        if stream.tell() >= len(data):
+            break
+        strings: list[str] = []
+        try:
+            for opcode, arg, _pos in pickletools.genops(stream):
+                if opcode.name in _STRING_OPS and isinstance(arg, (str, bytes)):
+                    text = arg.decode("latin-1") if isinstance(arg, bytes) else arg
+                    strings = [*strings[-1:], text]
+                elif opcode.name == "GLOBAL" and isinstance(arg, str):
+                    found.append(arg.replace(" ", "."))
+                elif opcode.name == "STACK_GLOBAL" and len(strings) == 2:
+                    found.append(".".join(strings))
+        except Exception:  # not (or no longer) a pickle: what was read so far counts
+            break
+    return found
+
+
+def _inspect_payload(path: Path) -> tuple[str, list[str]]:
+    """``(what the file is, the unsafe pickled globals in it)``, read without unpickling:
+    a torch zip archive (its ``data.pkl``), a numpy ``.npz`` (object arrays are pickles), a
+    raw pickle or torch's legacy format, or neither."""
+    try:
+        head = path.read_bytes()
+    except OSError as err:
+        return f"an unreadable file ({err})", []
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+                pickles = [n for n in names if n.endswith(".pkl")]
+                if pickles:
+                    found = [g for n in pickles for g in _pickle_globals(archive.read(n))]
+                    unsafe = [g for g in found if not _SAFE_GLOBAL.match(g)]
+                    return "a torch archive", sorted(set(unsafe))
+                arrays = [n for n in names if n.endswith(".npy")]
+                if arrays:
+                    objects = [n for n in arrays if b"'|O'" in archive.read(n)[:256]]
+                    if objects:
+                        return "a numpy .npz archive", [f"object array {n}" for n in objects]
+                    return "a numpy .npz archive of arrays, not a torch file", []
+        except (zipfile.BadZipFile, OSError, KeyError):
+            return "a damaged zip archive (truncated or corrupt)", []
+        return "a zip archive that is not a torch file", []
+    if head[:1] == b"\x80":  # a pickle (protocol >= 2): a raw pickle or torch's legacy format
+        unsafe = [g for g in _pickle_globals(head) if not _SAFE_GLOBAL.match(g)]
+        return "a pickle stream", sorted(set(unsafe))
+    return "neither a torch archive nor a pickle", []
+
+
+def _torch_reason(err: BaseException) -> str:
+    """torch's error, first line only, without its advice to load with weights_only=False."""
+    text = str(err).strip()
+    line = text.splitlines()[0] if text else type(err).__name__
+    if "weights_only" in line or "Weights only" in line:
+        return "torch's weights-only loader refused it"
+    return line.split(". ")[0][:200]
+
+
 def load_checkpoint(
     path: str | Path, *, map_location: str | torch.device | None = "cpu"
 ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -219,17 +304,28 @@ def load_checkpoint(
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises RuntimeError, EOFError, KeyError, UnpicklingError...
+        kind, objects = _inspect_payload(path)
+        if objects:
+            raise CheckpointError(
+                f"{str(path)!r} is not an rlsuite checkpoint: it holds pickled Python objects "
+                f"({', '.join(objects[:5])}{', ...' if len(objects) > 5 else ''}) in {kind} "
+                "that will not be unpickled, since unpickling runs arbitrary code (rlsuite "
+                f"never loads such a file); {expected}"
+            ) from None
+        if kind.startswith("a numpy"):
+            raise CheckpointError(
+                f"{str(path)!r} is not an rlsuite checkpoint: it is {kind}; {expected}"
+            ) from None
         refused = _UNSUPPORTED_GLOBAL.search(str(err))
-        if refused is not None:
+        if refused is not None:  # torch named a global our scan did not see
             raise CheckpointError(
                 f"{str(path)!r} is not an rlsuite checkpoint: it holds a pickled object "
                 f"({refused.group(1)}) that will not be unpickled, since unpickling runs "
                 f"arbitrary code; {expected}"
             ) from None
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(
             f"checkpoint {str(path)!r} cannot be read (truncated, corrupt or not a torch file: "
-            f"{first_line}); {expected}"
+            f"{kind}; {_torch_reason(err)}); {expected}"
         ) from None
 
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
@@ -315,6 +411,7 @@ class RunDir:
     TENSORBOARD = "tb"
     CHECKPOINTS = "checkpoints"
     LATEST = "latest"
+    LOCK = "lock"
 
     def __init__(self, path: Path, config: dict[str, Any], meta: dict[str, Any]) -> None:
         """Use :meth:`create` or :meth:`open`."""
@@ -326,6 +423,7 @@ class RunDir:
         self._purge_step: int | None = None
         self._clock_start = time.monotonic()
         self._time_offset = 0.0
+        self._locked = False
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
@@ -337,32 +435,120 @@ class RunDir:
         *,
         exist_ok: bool = False,
     ) -> RunDir:
-        """A new run directory holding ``config.yaml`` and ``meta.json``.
+        """A new run directory holding ``config.yaml`` and ``meta.json``, locked by this
+        process (see :meth:`acquire_lock`) until :meth:`close`.
 
-        A non-empty existing directory is refused unless ``exist_ok``. ``meta`` gains a
-        ``created`` time (ISO 8601, UTC) unless it has one.
+        A non-empty existing directory is refused unless ``exist_ok``, and so is a path under a
+        regular file. The directory is made atomically (``mkdir`` without ``exist_ok``) and
+        claimed with the lock file, so of two processes creating the same run at once exactly
+        one succeeds. ``meta`` gains a ``created`` time (ISO 8601, UTC) unless it has one.
         """
         path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise RunDirError(f"run directory {str(path)!r} exists and is not a directory")
-        if path.is_dir() and any(path.iterdir()) and not exist_ok:
-            raise RunDirError(
-                f"run directory {str(path)!r} already exists and is not empty; continue that run "
-                "with --resume, or choose another --run-dir"
-            )
+        cls.check_new(path, exist_ok=exist_ok)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+        except FileExistsError:
+            pass  # an existing (empty, or exist_ok) directory: claimed by the lock below
+        except OSError as err:
+            raise RunDirError(f"run directory {str(path)!r} cannot be created: {err}") from None
+        claimed = cls(path, {}, {})
+        claimed.acquire_lock()
+        try:
+            cls.check_new(path, exist_ok=exist_ok)  # e.g. filled by another process meanwhile
+        except RunDirError:
+            claimed.release_lock()
+            raise
         config_dict = config_to_dict(config)
         meta_dict = dict(meta)
-        meta_dict.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        meta_dict.setdefault("created", _now())
         try:
             meta_text = json.dumps(meta_dict, indent=2) + "\n"
         except (TypeError, ValueError) as err:
             raise RunDirError(
                 f"run metadata for {str(path)!r} is not JSON-serialisable: {err}"
             ) from None
-        (path / cls.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(path / cls.CONFIG, yaml_dump(config_dict))
-        _atomic_write_text(path / cls.META, meta_text)
-        return cls(path, config_dict, meta_dict)
+        try:
+            (path / cls.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+            _atomic_write_text(path / cls.CONFIG, yaml_dump(config_dict))
+            _atomic_write_text(path / cls.META, meta_text)
+        except BaseException:
+            claimed.release_lock()
+            raise
+        run = cls(path, config_dict, meta_dict)
+        run._locked = True
+        return run
+
+    @classmethod
+    def check_new(cls, path: str | Path, *, exist_ok: bool = False) -> None:
+        """Refuse (:class:`RunDirError`) a path that cannot become a new run directory: a
+        regular file, a path under a regular file, or a non-empty directory (unless
+        ``exist_ok``). Nothing is created; ``rlsuite train`` calls it before any work."""
+        path = Path(path)
+        for ancestor in [path, *path.parents]:
+            if ancestor.exists() and not ancestor.is_dir():
+                what = (
+                    "exists and is not a directory"
+                    if ancestor == path
+                    else (f"is under {str(ancestor)!r}, which is a file, not a directory")
+                )
+                raise RunDirError(f"run directory {str(path)!r} {what}")
+        if path.is_dir() and not exist_ok:
+            entries = [p for p in path.iterdir() if p.name != cls.LOCK]
+            if entries or not _is_mine_or_none(_lock_holder(path / cls.LOCK)):
+                raise RunDirError(
+                    f"run directory {str(path)!r} already exists and is not empty; continue "
+                    "that run with --resume, or choose another --run-dir"
+                )
+
+    # -- the lock ------------------------------------------------------------------------------
+    def acquire_lock(self, *, take_over: bool = False) -> None:
+        """Take ``RUN_DIR/lock`` (JSON naming this process's pid and host), so that no second
+        training process writes this run at the same time: a lock held by a running process
+        is a :class:`RunDirError` naming it (``--resume`` while the run is still going); a
+        lock left by a process that no longer runs (a kill, a crash) is taken over, and with
+        ``take_over`` any lock is (for a scheduler that knows the holder is gone, e.g. Ray Tune
+        retrying a trial whose node died)."""
+        lock = self.path / self.LOCK
+        for _ in range(3):
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                holder = _lock_holder(lock)
+                if holder and _is_mine_or_none(holder):
+                    self._locked = True
+                    return
+                if not take_over and (holder is None or not _lock_is_stale(lock, holder)):
+                    who = (
+                        f"process {holder.get('pid')} on {holder.get('host')} (since "
+                        f"{holder.get('since')})"
+                        if holder
+                        else "another process"
+                    )
+                    raise RunDirError(
+                        f"run directory {str(self.path)!r} is in use by {who}: a training run "
+                        f"is still going; wait for it to end or stop it (if no such process "
+                        f"runs, delete {lock})"
+                    ) from None
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()  # stale: its process is gone
+                continue
+            except OSError as err:
+                raise RunDirError(f"cannot lock run directory {str(self.path)!r}: {err}") from None
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                json.dump({**_this_process(), "since": _now()}, file)
+            self._locked = True
+            return
+        raise RunDirError(f"run directory {str(self.path)!r}: could not take {lock}")
+
+    def release_lock(self) -> None:
+        """Remove the lock if this object holds it (done by :meth:`close`)."""
+        if self._locked:
+            lock = self.path / self.LOCK
+            if _is_mine_or_none(_lock_holder(lock)):
+                with contextlib.suppress(OSError):
+                    lock.unlink()
+            self._locked = False
 
     @classmethod
     def open(cls, path: str | Path) -> RunDir:
@@ -394,7 +580,11 @@ class RunDir:
             if not isinstance(meta, dict):
                 raise RunDirError(f"{meta_path} does not hold a JSON object")
         run = cls(path, config, meta)
-        rows = run.read_metrics()
+        try:
+            rows = run.read_metrics()
+        except RunDirError as err:  # the run is still usable (evaluation needs no metrics)
+            warnings.warn(f"{err}; the run's time offset restarts at 0", stacklevel=2)
+            rows = []
         if rows and isinstance(rows[-1].get("time"), (int, float)):
             run._time_offset = float(rows[-1]["time"])
         return run
@@ -548,21 +738,67 @@ class RunDir:
             with contextlib.suppress(OSError):
                 leftover.unlink()
 
-    def latest_checkpoint(self) -> Path | None:
-        """The checkpoint named in ``checkpoints/latest``; if that is missing or unreadable,
-        the highest-step checkpoint that loads; None when there is none."""
+    def checkpoint_files(self) -> list[Path]:
+        """Every ``checkpoints/step_*.pt`` file, lowest step first (loadable or not)."""
+        return [path for _, path in self._step_files()]
+
+    def find_checkpoint(self) -> tuple[Path | None, list[str]]:
+        """``(checkpoint, skipped)``: the checkpoint named in ``checkpoints/latest`` or, if that
+        is missing or does not load, the highest-step checkpoint that loads, and one message per
+        checkpoint file skipped on the way (naming the file and why it does not load).
+
+        ``(None, [])`` when the run has no checkpoint file at all; a :class:`CheckpointError`
+        when it has some but none of them loads (never a silent "no checkpoint")."""
         latest = self.checkpoint_dir / self.LATEST
         named: Path | None = None
         with contextlib.suppress(OSError, UnicodeDecodeError):
             name = latest.read_text(encoding="utf-8").strip()
-            if _STEP_FILE.match(name):
+            if _STEP_FILE.match(name) and (self.checkpoint_dir / name).is_file():
                 named = self.checkpoint_dir / name
-        if named is not None and _loads(named):
-            return named
-        for _, path in reversed(self._step_files()):
-            if path != named and _loads(path):
-                return path
-        return None
+        candidates = [named] if named is not None else []
+        candidates += [p for _, p in reversed(self._step_files()) if p != named]
+        skipped: list[str] = []
+        for path in candidates:
+            try:
+                load_checkpoint(path)
+            except CheckpointError as err:
+                skipped.append(str(err))
+                continue
+            return path, skipped
+        if candidates:
+            raise CheckpointError(
+                f"run directory {str(self.path)!r} has {len(candidates)} checkpoint file(s) but "
+                "none of them loads: " + "; ".join(skipped)
+            )
+        return None, []
+
+    def check_checkpoint(self, path: Path, meta: Mapping[str, Any]) -> None:
+        """Refuse (:class:`CheckpointError`) a checkpoint of another agent or env than this
+        run's ``config.yaml`` names (e.g. a file copied in from another run)."""
+        agent = (self.config.get("agent") or {}).get("name")
+        env = self.config.get("env") or {}
+        found = {"agent": meta.get("agent"), "env": meta.get("env_id")}
+        wanted = {"agent": agent, "env": env.get("id")}
+        saved_env = (meta.get("experiment") or {}).get("env")
+        if isinstance(saved_env, Mapping):
+            found["env.kwargs"] = saved_env.get("kwargs", {})
+            wanted["env.kwargs"] = env.get("kwargs", {})
+        for key, value in found.items():
+            if value != wanted[key]:
+                raise CheckpointError(
+                    f"checkpoint {str(path)!r} is not this run's: its {key} is {value!r}, but "
+                    f"{self.path / self.CONFIG} has {wanted[key]!r}; refusing to use it"
+                )
+
+    def latest_checkpoint(self) -> Path | None:
+        """The checkpoint named in ``checkpoints/latest``; if that is missing or unreadable,
+        the highest-step checkpoint that loads, with a warning naming each skipped file; None
+        when there is no checkpoint file. Checkpoint files of which none loads are a
+        :class:`CheckpointError` (see :meth:`find_checkpoint`)."""
+        path, skipped = self.find_checkpoint()
+        for message in skipped:
+            warnings.warn(f"skipped a checkpoint that does not load: {message}", stacklevel=2)
+        return path
 
     # -- closing ---------------------------------------------------------------------------------
     def _close_metrics(self) -> None:
@@ -571,7 +807,8 @@ class RunDir:
             self._metrics_file = None
 
     def close(self) -> None:
-        """Close the metrics file and flush and close the TensorBoard writer."""
+        """Close the metrics file, flush and close the TensorBoard writer, release the lock."""
+        self.release_lock()
         self._close_metrics()
         if self._writer is not None:
             self._writer.close()
@@ -592,9 +829,48 @@ class RunDir:
         return f"RunDir({str(self.path)!r})"
 
 
-def _loads(path: Path) -> bool:
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _this_process() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _is_mine_or_none(holder: Mapping[str, Any] | None) -> bool:
+    me = _this_process()
+    return holder is None or (holder.get("pid"), holder.get("host")) == (me["pid"], me["host"])
+
+
+def _lock_holder(lock: Path) -> dict[str, Any] | None:
+    """The lock's ``{"pid", "host"}``; ``{}`` for an unreadable one; None when there is none."""
     try:
-        load_checkpoint(path)
-    except CheckpointError:
+        data = json.loads(lock.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {"pid": data.get("pid"), "host": data.get("host")} | (
+        {"since": data["since"]} if "since" in data else {}
+    )
+
+
+def _lock_is_stale(lock: Path, holder: Mapping[str, Any]) -> bool:
+    """Whether the lock's process is gone: on this host, no process has its pid; an
+    unreadable lock older than a minute (a crash between creating and writing it)."""
+    pid = holder.get("pid")
+    if not holder:
+        with contextlib.suppress(OSError):
+            return time.time() - lock.stat().st_mtime > 60
+        return True
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False  # another machine's process: it cannot be checked from here
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists
         return False
-    return True
+    return False

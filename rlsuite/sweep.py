@@ -379,7 +379,13 @@ def _trial(params: dict[str, Any], *, spec: dict[str, Any]) -> None:
         tune.report({"step": step})
 
     if resuming:
-        run = train(None, resume=run_path, progress=False, on_checkpoint=on_checkpoint)  # type: ignore[arg-type]
+        run = train(  # Tune runs one attempt of a trial at a time: a lock left is stale
+            None,  # type: ignore[arg-type]
+            resume=run_path,
+            progress=False,
+            on_checkpoint=on_checkpoint,
+            take_over_lock=True,
+        )
     else:
         if run_path.exists():  # a crash while the run directory was being created
             shutil.rmtree(run_path)

@@ -127,6 +127,13 @@ def build(
             "cluster to run on; leave out --address (it is for Ray agents such as rllib.PPO)"
         )
     env = make_env(config.env, device=config.train.device)
+    try:
+        agent_cls.check_env(env)
+    except (ValueError, TypeError) as err:
+        env.close()
+        raise ConfigError(
+            f"agent.name {config.agent.name!r} with env.id {config.env.id}: {err}"
+        ) from None
     address = address or os.environ.get("RAY_ADDRESS") or None
     if uses_ray and address:
         connect_ray(address)
@@ -141,6 +148,7 @@ def train(
     progress: bool = True,
     on_checkpoint: Callable[[RunDir, int], None] | None = None,
     address: str | None = None,
+    take_over_lock: bool = False,
 ) -> RunDir:
     """Train the agent a config names and return the run directory.
 
@@ -148,35 +156,68 @@ def train(
     continues from the run's latest checkpoint. ``on_checkpoint(run, step)``, if given, is
     called after each checkpoint is written (``rlsuite sweep`` reports progress to Ray Tune
     with it). ``address`` is the Ray cluster of an agent that uses Ray (see :func:`build`).
-    """
+
+    Everything is checked before the run directory exists (the config, the eval section, the
+    agent/env pairing, the run directory's path); the run directory is locked while training
+    writes it, so ``resume`` of a run that is still going is refused (``take_over_lock``: a
+    scheduler that knows the previous holder is gone takes its lock). Ctrl-C raises
+    :class:`TrainingInterrupted` (the run path and latest checkpoint step)."""
     if resume is not None:
         run = RunDir.open(resume)
-        config = build_dataclass(ExperimentConfig, run.config)
-        env, agent = build(config, address=address)
-        checkpoint = run.latest_checkpoint()
-        if checkpoint is not None:
-            tensors = load_checkpoint(checkpoint)[0]
-            agent.restore(tensors)
-            env.load_state_dict(
-                {k[len(ENV_PREFIX) :]: v for k, v in tensors.items() if k.startswith(ENV_PREFIX)}
-            )
-        run.truncate_metrics(agent.num_timesteps)
-    else:
-        env, agent = build(
-            config, address=address
-        )  # validates everything before the directory is created
+        run.acquire_lock(take_over=take_over_lock)  # a run still going is refused here
+        try:
+            config = build_dataclass(ExperimentConfig, run.config)
+            env, agent = build(config, address=address)
+            checkpoint = run.latest_checkpoint()  # checkpoints of which none loads: an error
+            step = 0
+            if checkpoint is not None:
+                tensors, checkpoint_meta = load_checkpoint(checkpoint)
+                run.check_checkpoint(checkpoint, checkpoint_meta)
+                agent.restore(tensors)
+                env.load_state_dict(
+                    {
+                        k[len(ENV_PREFIX) :]: v
+                        for k, v in tensors.items()
+                        if k.startswith(ENV_PREFIX)
+                    }
+                )
+                step = int(checkpoint_meta.get("step", agent.num_timesteps))
+            run.truncate_metrics(step)  # rows after the checkpoint are logged again
+            _learn(agent, env, run, config, progress, on_checkpoint)
+        finally:
+            run.close()
+        return run
+    from rlsuite.evaluation import check_evaluation  # evaluation imports this module
+
+    check_evaluation(config)  # eval.baselines and eval.env_kwargs fail now, not after training
+    path = Path(run_dir) if run_dir else None
+    if path is not None:
+        RunDir.check_new(path)  # before any work: a file in the way, a used directory
+    env, agent = build(config, address=address)  # validates everything before the run exists
+    if path is None:
         name = config.name or config.env.id.split("/")[-1].lower()
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(run_dir) if run_dir else Path("runs") / f"{name}-{config.agent.name}-{stamp}"
-        meta = {
-            "rlsuite_version": __version__,
-            "env_id": config.env.id,
-            "agent": config.agent.name,
-            "training_seeds": [config.train.seed, config.train.seed + config.env.num_envs],
-        }
-        run = RunDir.create(path, config_to_dict(config), meta)
-    _learn(agent, env, run, config, progress, on_checkpoint)
+        path = Path("runs") / f"{name}-{config.agent.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    meta = {
+        "rlsuite_version": __version__,
+        "env_id": config.env.id,
+        "agent": config.agent.name,
+        "training_seeds": [config.train.seed, config.train.seed + config.env.num_envs],
+    }
+    run = RunDir.create(path, config_to_dict(config), meta)
+    try:
+        _learn(agent, env, run, config, progress, on_checkpoint)
+    finally:
+        run.close()
     return run
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`train`: the run directory and its latest checkpoint's step, for
+    the one-line message ``rlsuite train`` prints (``--resume`` continues from there)."""
+
+    def __init__(self, run_path: Path, step: int, checkpoint_step: int | None) -> None:
+        super().__init__(f"training of {run_path} interrupted at step {step}")
+        self.run_path, self.step, self.checkpoint_step = run_path, step, checkpoint_step
 
 
 def _learn(
@@ -225,11 +266,19 @@ def _learn(
         last_step = step
         return True
 
-    with display:
-        if remaining > 0:
-            agent.learn(remaining, callback=callback)
-        flush(agent.num_timesteps)
-        save(agent.num_timesteps)
+    try:
+        with display:
+            if remaining > 0:
+                agent.learn(remaining, callback=callback)
+            flush(agent.num_timesteps)
+            save(agent.num_timesteps)
+    except KeyboardInterrupt:
+        run.close()
+        checkpoint, _ = run.find_checkpoint()
+        saved = None
+        if checkpoint is not None:
+            saved = load_checkpoint(checkpoint)[1].get("step")
+        raise TrainingInterrupted(run.path, agent.num_timesteps, saved) from None
     run.close()
 
 

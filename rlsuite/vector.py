@@ -105,8 +105,27 @@ class MaskedMultiDiscrete(gym.spaces.MultiDiscrete):
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` means CPU; "cuda" without a device present is a clear error."""
-    dev = torch.device("cpu" if device is None else device)
+    """``None`` means CPU; a device string torch does not know (``"gpu"``, ``"gpu0"``) and
+    "cuda" without a device present are clear errors."""
+    if isinstance(device, torch.device):
+        dev = device
+    elif device is None or isinstance(device, str):
+        try:
+            dev = torch.device("cpu" if device is None else device)
+        except RuntimeError:
+            raise ValueError(
+                f"device={device!r} is not a device; use 'cpu', 'cuda' or 'cuda:N' (N a GPU index)"
+            ) from None
+    else:
+        raise TypeError(
+            f"device must be a string such as 'cpu' or 'cuda:0' or a torch.device, got "
+            f"{type(device).__name__} {device!r}"
+        )
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(
+            f"device={str(device)!r}: rlsuite envs run on 'cpu' or 'cuda' ('cuda:N'), not "
+            f"{dev.type!r}"
+        )
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={str(device)!r} was requested but CUDA is not available here; use 'cpu'"
@@ -386,10 +405,34 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
             raise ValueError(f"seed must be an int or a list of {self.num_envs} ints, got {seed!r}")
         return torch.as_tensor(seeds, dtype=torch.int64, device=self.device)
 
+    def _action_batch(self, actions: Any, dtype: torch.dtype | None) -> torch.Tensor:
+        """``actions`` as a tensor of ``num_envs`` actions of the single action space's shape;
+        values that are not numbers (strings, ints beyond int64) or a batch of another size
+        are a ``ValueError`` saying what is expected."""
+        space = self.single_action_space
+        shape = (self.num_envs, *space.shape)
+        expected = f"a batch of {self.num_envs} actions for {space} (shape {shape}, numbers)"
+        try:
+            if isinstance(actions, torch.Tensor):
+                tensor = actions.to(device=self.device, dtype=dtype or actions.dtype)
+            else:
+                array = np.asarray(actions)
+                if array.dtype.kind not in "biuf":  # strings, objects (ints beyond int64)
+                    raise TypeError(f"elements of dtype {array.dtype}")
+                tensor = torch.as_tensor(array, dtype=dtype, device=self.device)
+        except (TypeError, ValueError, OverflowError, RuntimeError) as err:
+            raise ValueError(f"actions must be {expected}; got {actions!r:.120} ({err})") from None
+        if tensor.numel() != int(np.prod(shape)):
+            raise ValueError(
+                f"actions must be {expected}; got shape {tuple(tensor.shape)} "
+                f"({tensor.numel()} values for {self.num_envs} envs)"
+            )
+        return tensor
+
     def _as_action_tensor(self, actions: Any) -> torch.Tensor:
         space = self.single_action_space
         if isinstance(space, gym.spaces.Discrete):
-            tensor = torch.as_tensor(actions, device=self.device)
+            tensor = self._action_batch(actions, None)
             if tensor.is_floating_point():
                 if not bool(torch.all(tensor == torch.round(tensor))):
                     raise ValueError(
@@ -403,7 +446,7 @@ class BatchedVectorEnv(VectorEnv, metaclass=ABCMeta):
                     f"got {tensor[bad].tolist()} for envs {torch.nonzero(bad).flatten().tolist()}"
                 )
             return tensor
-        tensor = torch.as_tensor(actions, dtype=torch.float64, device=self.device)
+        tensor = self._action_batch(actions, torch.float64)
         return tensor.reshape((self.num_envs, *space.shape))
 
     def _state_tensors(self) -> dict[str, torch.Tensor]:
@@ -438,6 +481,14 @@ class BatchOfOneEnv(gym.Env):
     metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
 
     def __init__(self, **kwargs: Any) -> None:
+        for key, allowed in (("device", "cpu"), ("num_envs", 1)):
+            if key in kwargs and kwargs[key] != allowed:
+                raise ValueError(
+                    f"{key}={kwargs[key]!r}: the single env (gymnasium.make) is one env on the "
+                    f"CPU; for a batch or another device use gymnasium.make_vec(id, num_envs=N, "
+                    "vectorization_mode='vector_entry_point', device='cuda')"
+                )
+            kwargs.pop(key, None)
         self.core = self.core_class(num_envs=1, device="cpu", **kwargs)
         self.observation_space = self.core.single_observation_space
         self.action_space = self.core.single_action_space
@@ -465,6 +516,12 @@ class BatchOfOneEnv(gym.Env):
                 "episode has terminated or been truncated"
             )
         if isinstance(self.action_space, gym.spaces.Discrete):
+            low, n = int(self.action_space.start), int(self.action_space.n)
+            if isinstance(action, int) and not isinstance(action, bool):
+                if not low <= action < low + n:  # before numpy: 2**70 fits no int64
+                    raise ValueError(
+                        f"action must be an int in [{low}, {low + n - 1}], got {action}"
+                    )
             if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
                 arr = np.asarray(action)
                 if arr.shape not in ((), (1,)) or not np.issubdtype(arr.dtype, np.integer):

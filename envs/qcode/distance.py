@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from rlsuite.envs.qcode import gf2
-from rlsuite.envs.qcode.css import CSSCode
+from rlsuite.envs.qcode.css import CodeError, CSSCode
 
 from rlsuite import keyed_random
 
@@ -83,6 +83,15 @@ def estimate_distance(
     HX, HZ = gf2.as_batch(hx), gf2.as_batch(hz)
     if HX.shape[0] != HZ.shape[0] or HX.shape[2] != HZ.shape[2]:
         raise ValueError(f"hx {tuple(HX.shape)} and hz {tuple(HZ.shape)} do not match")
+    # (B, mx, mz) overlaps, as CSSCode checks; float64 matmul: exact, and runs on CUDA
+    clash = (HX.double() @ HZ.double().transpose(1, 2)) % 2
+    if bool(clash.any()):
+        b, i, j = (int(v) for v in clash.nonzero()[0])
+        raise CodeError(
+            f"the checks do not commute: in code {b} of the batch, X check {i} and Z check {j} "
+            f"overlap on an odd number of qubits (Hx·Hzᵀ must be 0 mod 2; "
+            f"{int(clash.sum())} pairs fail); the distance of such a pair is undefined"
+        )
     if num_qubits is None:
         num_qubits = torch.full((HX.shape[0],), HX.shape[2], dtype=torch.int64, device=HX.device)
     z_keys = None if keys is None else keyed_random.combine(keys, 1)

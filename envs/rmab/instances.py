@@ -241,9 +241,9 @@ def _interventions(rng: np.random.Generator, J: int, B: int, N: int) -> dict[str
 
 def planar_graph(num_nodes: int, num_edges: int | None, rng: np.random.Generator) -> np.ndarray:
     """A connected planar graph: the Euclidean minimum spanning tree of random points in the
-    unit square plus their shortest other Delaunay edges, ``num_edges`` edges in all."""
+    unit square plus their shortest other Delaunay edges, ``num_edges`` edges in all (default:
+    ``DEFAULT_NUM_EDGES``, else ``round(1.4 J)``, capped at the Delaunay edges of the points)."""
     J = num_nodes
-    E = num_edges if num_edges is not None else DEFAULT_NUM_EDGES.get(J, round(1.4 * J))
     points = rng.random((J, 2))
     if J < 3:
         candidates = np.array([[0, 1]])
@@ -259,6 +259,10 @@ def planar_graph(num_nodes: int, num_edges: int | None, rng: np.random.Generator
             )
         }
         candidates = np.array(sorted(pairs))
+    if num_edges is None:  # the default, kept inside what J nodes allow (a few nodes: few edges)
+        E = min(max(DEFAULT_NUM_EDGES.get(J, round(1.4 * J)), J - 1), len(candidates))
+    else:
+        E = num_edges
     if not J - 1 <= E <= len(candidates):
         raise ValueError(
             f"num_edges must be in [{J - 1}, {len(candidates)}] for a connected planar graph of {J} nodes, got {E}"

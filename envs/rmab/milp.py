@@ -161,6 +161,12 @@ class MILP:
         objective = np.asarray(objective, dtype=np.float64)
         if objective.shape != (self.num_vars,):
             raise ValueError(f"objective must have shape ({self.num_vars},), got {objective.shape}")
+        if not np.all(np.isfinite(objective)):
+            bad = np.flatnonzero(~np.isfinite(objective))
+            raise ValueError(
+                f"objective must be finite; entries {bad[:8].tolist()} are "
+                f"{objective[bad[:8]].tolist()} (variables {[self.names[i] for i in bad[:8]]})"
+            )
         if time_limit is not None and not time_limit > 0:
             raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit!r}")
         if start is not None:

@@ -256,6 +256,11 @@ def read_matrix_market(path: str | Path) -> sp.csr_matrix:
         matrix = scipy.io.mmread(str(path))
     except Exception as err:  # SciPy raises several types for malformed input
         raise ValueError(f"{str(path)!r} is not a valid Matrix Market file: {err}") from err
+    if np.iscomplexobj(matrix):
+        raise ValueError(
+            f"{str(path)!r} holds a complex matrix; SOR here solves real SPD systems, so its "
+            "imaginary part would be lost (convert it to a real matrix yourself if that is meant)"
+        )
     if isinstance(matrix, np.ndarray):
         matrix = sp.csr_matrix(matrix)
     return sp.csr_matrix(matrix, dtype=np.float64)

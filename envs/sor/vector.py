@@ -444,10 +444,19 @@ length (default: its length). ``device`` must be CPU. Observation ranges: ``cont
             raise ValueError(
                 f"the sparse SOR path runs on the CPU only, got device={str(device)!r}"
             )
+        if sequence_length is not None and (
+            not isinstance(sequence_length, int)
+            or isinstance(sequence_length, bool)
+            or sequence_length < 1
+        ):  # checked here: `sequence_length or len(family)` below would take 0 as the default
+            raise ValueError(f"sequence_length must be a positive int, got {sequence_length!r}")
         family = SparseSequenceFamily(matrices, rhs, warm_start)
         self._gershgorin = np.array([_gershgorin_jacobi_bound(m) for m in family.matrices])
         super().__init__(
-            num_envs, family=family, sequence_length=sequence_length or len(family), **kwargs
+            num_envs,
+            family=family,
+            sequence_length=len(family) if sequence_length is None else sequence_length,
+            **kwargs,
         )
 
     def _initial_state(self, keys: torch.Tensor) -> torch.Tensor:

@@ -356,9 +356,11 @@ def test_latest_falls_back_to_highest_loadable(tmp_path: Path) -> None:
     (ckpts / "latest").unlink()
     data = (ckpts / "step_000000000003.pt").read_bytes()
     (ckpts / "step_000000000003.pt").write_bytes(data[: len(data) // 2])
-    assert run.latest_checkpoint() == ckpts / "step_000000000002.pt"
+    with pytest.warns(UserWarning, match=r"skipped a checkpoint .*step_000000000003\.pt"):
+        assert run.latest_checkpoint() == ckpts / "step_000000000002.pt"
     (ckpts / "latest").write_text("step_000000000003.pt\n")  # names the corrupt one
-    assert run.latest_checkpoint() == ckpts / "step_000000000002.pt"
+    with pytest.warns(UserWarning, match=r"skipped a checkpoint .*step_000000000003\.pt"):
+        assert run.latest_checkpoint() == ckpts / "step_000000000002.pt"
 
 
 @pytest.mark.parametrize("fail_on_call", [1, 2])
