@@ -341,36 +341,44 @@ def load_instance(
     names: list[str] = []
     uses: list[list[tuple[int, int]]] = []
     benefits: list[tuple[int, float, str]] = []
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        columns, inclusive_end = _header(path, next(reader, None))
-        for fields in reader:
-            where = f"{path}, line {reader.line_num}"
-            if not any(f.strip() for f in fields):
-                continue
-            if len(fields) != len(columns):
-                raise InstanceError(f"{where}: {len(fields)} fields, the header has {len(columns)}")
-            record = {c: f.strip() for c, f in zip(columns, fields, strict=True)}
-            if record.get("alignment", "1") not in ("", "1") or record.get("gaps"):
-                raise InstanceError(
-                    f"{where}: alignment constraints and gaps are not modelled by the mallocGame"
-                )
-            values = {c: _parse_int(record[c], c, where) for c in ("lower", "upper", "size")}
-            values["upper"] += inclusive_end
-            names.append(record["id"])
-            rows.append(values)
-            if record.get("uses"):
-                uses.append(_parse_uses(record["uses"], values["size"], where))
-            else:  # written by its producer at lower, read at upper - 1
-                ends = sorted({values["lower"], values["upper"] - 1})
-                uses.append([(op, values["size"]) for op in ends])
-            if record.get("benefit"):
-                try:
-                    benefits.append((len(rows) - 1, float(record["benefit"]), where))
-                except ValueError:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            columns, inclusive_end = _header(path, next(reader, None))
+            for fields in reader:
+                where = f"{path}, line {reader.line_num}"
+                if not any(f.strip() for f in fields):
+                    continue
+                if len(fields) != len(columns):
                     raise InstanceError(
-                        f"{where}: benefit must be a number, got {record['benefit']!r}"
-                    ) from None
+                        f"{where}: {len(fields)} fields, the header has {len(columns)}"
+                    )
+                record = {c: f.strip() for c, f in zip(columns, fields, strict=True)}
+                if record.get("alignment", "1") not in ("", "1") or record.get("gaps"):
+                    raise InstanceError(
+                        f"{where}: alignment constraints and gaps are not modelled by the mallocGame"
+                    )
+                values = {c: _parse_int(record[c], c, where) for c in ("lower", "upper", "size")}
+                values["upper"] += inclusive_end
+                names.append(record["id"])
+                rows.append(values)
+                if record.get("uses"):
+                    uses.append(_parse_uses(record["uses"], values["size"], where))
+                else:  # written by its producer at lower, read at upper - 1
+                    ends = sorted({values["lower"], values["upper"] - 1})
+                    uses.append([(op, values["size"]) for op in ends])
+                if record.get("benefit"):
+                    try:
+                        benefits.append((len(rows) - 1, float(record["benefit"]), where))
+                    except ValueError:
+                        raise InstanceError(
+                            f"{where}: benefit must be a number, got {record['benefit']!r}"
+                        ) from None
+    except UnicodeDecodeError as err:
+        raise InstanceError(
+            f"{path}: not a text CSV (byte {err.start} is not UTF-8: {err.reason}); a MiniMalloc "
+            "instance is a UTF-8 CSV with the header id,lower,upper,size[,uses,benefit]"
+        ) from err
     if not rows:
         raise InstanceError(f"{path}: no buffers (the file has a header but no rows)")
     source = dict(meta.get("source", {}))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -755,11 +756,17 @@ def _validated(where: str, build: Callable[[], CSSCode]) -> CSSCode:
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
+    if not zipfile.is_zipfile(path):  # numpy would try it as a pickle and advise allow_pickle
+        raise CodeError(
+            f"{path}: not an .npz archive (a zip of .npy arrays 'hx', 'hz'); rlsuite never "
+            "loads pickled data"
+        )
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
-        raise CodeError(f"{path}: cannot read as .npz: {error}") from error
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        reason = "it holds pickled objects" if "pickle" in str(error) else str(error)
+        raise CodeError(f"{path}: cannot read as .npz: {reason}") from error
     missing = [key for key in ("hx", "hz") if key not in arrays]
     if missing:
         raise CodeError(
