@@ -6,8 +6,8 @@ For each family's core (``--ids``) at each batch size (``--sizes``), env steps p
 Python loop pinned to nothing, as another job on the machine would be). The figure is the ratio
 of each thread count's rate to one thread's: what the CLI's default of one thread
 (:mod:`rlsuite.threads`) gives up or saves. Actions: random legal ones on masked envs, a fixed
-feasible one on coRMAB (the env's idle action, so Python sampling does not dominate), random
-ones elsewhere, the same stream for every thread count.
+feasible one on coRMAB (the env's idle action, so Python sampling does not dominate), the largest
+η on three-body (``FIXED_ACTIONS``), random ones elsewhere, the same stream for every thread count.
 
 Usage: ``python benchmarks/threads.py [--sizes 1,64,1024,4096] [--ids ...] [--seconds 0.5]``.
 "idle" means no other process of this benchmark; on a shared machine say what else ran.
@@ -41,9 +41,18 @@ IDS = (
 )
 
 
-def stepper(env: BatchedVectorEnv, seed: int) -> Callable[[], object]:
-    """One env step with the family's kind of random action (see the module docstring)."""
+#: Fixed actions per id: the three-body env's largest η (its cheapest step), as
+#: ``benchmarks/threebody.py`` plays, so a step measures the core rather than the slowest
+#: system of the batch at the smallest random η.
+FIXED_ACTIONS = {"rlsuite/ThreeBody-v0": 9}
+
+
+def stepper(env: BatchedVectorEnv, seed: int, env_id: str = "") -> Callable[[], object]:
+    """One env step with the family's kind of action (see the module docstring)."""
     rng = np.random.default_rng(seed)
+    if env_id in FIXED_ACTIONS:
+        fixed_action = torch.full((env.num_envs,), FIXED_ACTIONS[env_id])
+        return lambda: env.step(fixed_action)
     if env.has_action_mask:
         return lambda: env.step(torch.as_tensor(sample_legal(env._masks_numpy(), rng)))
     if hasattr(env, "sample_feasible"):
@@ -54,10 +63,10 @@ def stepper(env: BatchedVectorEnv, seed: int) -> Callable[[], object]:
     return lambda: env.step(space.sample())
 
 
-def rate(env: BatchedVectorEnv, threads: int, seconds: float) -> float:
+def rate(env: BatchedVectorEnv, threads: int, seconds: float, env_id: str) -> float:
     """Env steps per second (summed over the batch) over at least ``seconds``."""
     torch.set_num_threads(threads)
-    step = stepper(env, 0)
+    step = stepper(env, 0, env_id)
     step()  # warm-up
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds or steps < 3:
@@ -72,7 +81,7 @@ def measure(env_id: str, size: int, counts: list[int], rounds: int, seconds: flo
     rates: dict[int, list[float]] = {c: [] for c in counts}
     for _ in range(rounds):
         for count in counts:
-            rates[count].append(rate(env, count, seconds))
+            rates[count].append(rate(env, count, seconds, env_id))
     base = statistics.median(rates[1])
     return {
         "steps_per_s_1_thread": base,
