@@ -594,27 +594,23 @@ def run_sweep(
                 f"--out {str(out)!r} already holds a sweep; continue it with --resume, "
                 "or choose another --out"
             )
-        out_path.mkdir(parents=True, exist_ok=True)
-        (out_path / SPEC_FILE).write_text(yaml_dump(spec.to_dict()), encoding="utf-8")
 
     import ray
     from ray import tune
 
-    started = False
-    if not ray.is_initialized():
-        kwargs: dict[str, Any] = {"address": address} if address else {}
-        if not address and not os.environ.get("RAY_ADDRESS"):
-            kwargs["num_cpus"] = num_cpus
-        ray.init(**kwargs)
-        started = True
+    # connect before anything is written, so a failed connection leaves no half-made OUT
+    started = not ray.is_initialized()
+    if started:
+        connect(address, num_cpus)
     try:
+        if not resume:
+            out_path.mkdir(parents=True, exist_ok=True)
+            (out_path / SPEC_FILE).write_text(yaml_dump(spec.to_dict()), encoding="utf-8")
         trainable = tune.with_parameters(_trial, spec=_trial_spec(spec))
         experiment = str(Path(spec.out) / TUNE_DIR)
-        if resume:
-            if not tune.Tuner.can_restore(experiment):
-                raise ConfigError(f"--resume: no Tune experiment to restore in {experiment!r}")
+        if resume and tune.Tuner.can_restore(experiment):
             tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_errored=True)
-        else:
+        else:  # a new sweep, or one whose OUT was set up but whose trials never started
             tuner = tune.Tuner(
                 trainable,
                 param_space={
@@ -641,6 +637,27 @@ def run_sweep(
     csv_path, json_path = write_summary(rows, trials, spec)
     total = len(spec.slugs) * spec.seeds
     return SweepOutcome(spec, rows, total, total - len(trials), csv_path, json_path)
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> None:
+    """``ray.init`` for a sweep: the cluster at ``address`` (else ``RAY_ADDRESS``), or an embedded
+    local instance with ``num_cpus`` CPUs. A failed connection is a one-line
+    :class:`ConfigError` that names the address and the usual fix."""
+    import ray
+
+    kwargs: dict[str, Any] = {"address": address} if address else {}
+    if not address and not os.environ.get("RAY_ADDRESS"):
+        kwargs["num_cpus"] = num_cpus
+    try:
+        ray.init(**kwargs)
+    except Exception as err:  # Ray raises ConnectionError, RuntimeError and its own types
+        where = address or os.environ.get("RAY_ADDRESS") or "a new local instance"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise ConfigError(
+            f"cannot connect to Ray at {where} ({type(err).__name__}: {first}); a cluster "
+            "started with 'ray start --head' (Ray >= 2.60) wants token authentication: set "
+            "RAY_AUTH_MODE=token and the head's token for this driver (README, 'Scale out on Ray')"
+        ) from err
 
 
 def _trial_spec(spec: SweepSpec) -> dict[str, Any]:

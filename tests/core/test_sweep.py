@@ -294,3 +294,55 @@ def test_sweep_runs_its_trials_on_both_nodes(
     assert [row["seeds_done"] for row in summary["rows"]] == [2, 2]
     for trial in summary["trials"]:
         assert Path(trial["run_dir"], "eval", "results.json").is_file()
+
+
+def test_a_failed_connection_is_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster that refuses the driver (e.g. Ray 2.60's token authentication) is a one-line
+    error naming the fix, before OUT exists (a rerun is then not "already holds a sweep")."""
+    import importlib.machinery
+    import types
+
+    def refuse(**kwargs: Any) -> None:
+        raise ConnectionError("InvalidAuthToken: the token is missing\nretrying ...")
+
+    ray = types.ModuleType("ray")
+    ray.__spec__ = importlib.machinery.ModuleSpec("ray", None)
+    ray.is_initialized = lambda: False  # type: ignore[attr-defined]
+    ray.init = refuse  # type: ignore[attr-defined]
+    tune = types.ModuleType("ray.tune")
+    tune.__spec__ = importlib.machinery.ModuleSpec("ray.tune", None)
+    ray.tune = tune  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    monkeypatch.setitem(sys.modules, "ray.tune", tune)
+    out = tmp_path / "out"
+    args = ["sweep", CONFIG, "--grid", f"{LR}=1,2", "--out", str(out), "--address", "10.1.2.3:6379"]
+    err = _run_capturing_stderr(args)
+    assert "cannot connect to Ray at 10.1.2.3:6379" in err and "RAY_AUTH_MODE=token" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def _run_capturing_stderr(args: list[str]) -> str:
+    import contextlib
+    import io
+
+    stream = io.StringIO()
+    with contextlib.redirect_stderr(stream):
+        assert main(args) == 2
+    return stream.getvalue()
+
+
+@pytest.mark.ray
+def test_a_sweep_set_up_but_never_started_resumes(ray_local: None, tmp_path: Path) -> None:
+    """OUT holds sweep.yaml but no Tune experiment (the driver died before the trials began):
+    --resume starts the trials instead of saying there is nothing to restore."""
+    from rlsuite.sweep import SPEC_FILE, run_sweep, yaml_dump
+
+    out = tmp_path / "sweep"
+    spec = prepare_sweep(CONFIG, [], 1, out, TINY)
+    out.mkdir(parents=True)
+    (out / SPEC_FILE).write_text(yaml_dump(spec.to_dict()), encoding="utf-8")
+    outcome = run_sweep(None, out=out, resume=True, verbose=0)
+    assert outcome.unfinished == 0 and outcome.rows[0].seeds_done == 1
