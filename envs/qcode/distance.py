@@ -31,20 +31,17 @@ from rlsuite import keyed_random
 INF = float("inf")
 
 
-def _side(
-    checks: torch.Tensor,
-    stabilisers: torch.Tensor,
+def _orders(
     num_qubits: torch.Tensor,
+    n: int,
     trials: int,
     generator: torch.Generator | None,
     keys: torch.Tensor | None,
 ) -> torch.Tensor:
-    """(B,) the lightest vector of ``ker checks`` outside ``rowspace(stabilisers)`` found in
-    ``trials`` random information sets (inf when none is found: no logical on this side)."""
-    B, _, n = checks.shape
-    dev = checks.device
-    # random order of the real qubits, padding columns last; keyed draws are indexed by
-    # (key, trial, qubit), so they do not depend on the batch's padding
+    """(B·trials, n): a random order of each code's real qubits per trial, padding columns
+    last; keyed draws are indexed by (key, trial, qubit), so they do not depend on the batch's
+    padding."""
+    B, dev = num_qubits.shape[0], num_qubits.device
     if keys is None:
         draws = torch.rand(B, trials, n, generator=generator, device="cpu").to(dev)
     else:
@@ -53,13 +50,34 @@ def _side(
     draws = torch.where(
         torch.arange(n, device=dev)[None, None, :] < num_qubits[:, None, None], draws, 2.0
     )
-    order = torch.argsort(draws, dim=2).reshape(B * trials, n)
-    rep = lambda t: t.repeat_interleave(trials, dim=0)  # noqa: E731
-    basis, valid = gf2.kernel(rep(checks), rep(num_qubits), columns=order)
-    echelon = gf2.row_reduce(rep(stabilisers))
-    logical = valid & ~gf2.in_row_space(basis, echelon)
-    weight = torch.where(logical, basis.sum(-1).double(), INF)  # (B*trials, n)
-    return weight.reshape(B, trials * n).amin(1)
+    return torch.argsort(draws, dim=2).reshape(B * trials, n)
+
+
+#: the lightest kernel vectors of each trial tested first for being logical (the rest only for
+#: the trials where none of these is)
+_FIRST_CANDIDATES = 32
+
+
+def _lightest_logicals(
+    basis: torch.Tensor, valid: torch.Tensor, stabilisers: gf2.RowEchelon
+) -> torch.Tensor:
+    """(K,) the least weight of a vector of ``basis`` (``(K, n, n)``, rows where ``valid``)
+    outside the row space of ``stabilisers`` (inf when none is). The lightest
+    ``_FIRST_CANDIDATES`` of each batch entry are tested first: a logical among them is the
+    lightest logical, since every other vector weighs at least as much; the others are tested
+    only where none of them is logical."""
+    weight = torch.where(valid, basis.sum(-1).double(), INF)  # (K, n)
+    first = min(_FIRST_CANDIDATES, weight.shape[1])
+    light, picked = torch.topk(weight, first, dim=1, largest=False, sorted=True)
+    chosen = basis.gather(1, picked[:, :, None].expand(-1, -1, basis.shape[2]))
+    logical = ~gf2.in_row_space(chosen, stabilisers) & torch.isfinite(light)
+    best = torch.where(logical, light, INF).amin(1)
+    rest = torch.nonzero(~logical.any(1) & torch.isfinite(light[:, -1])).flatten()
+    if len(rest):
+        echelon = gf2.RowEchelon(*(t[rest] for t in stabilisers))
+        outside = valid[rest] & ~gf2.in_row_space(basis[rest], echelon)
+        best[rest] = torch.where(outside, weight[rest], INF).amin(1)
+    return best
 
 
 def estimate_distance(
@@ -77,18 +95,41 @@ def estimate_distance(
     with zero rows and, beyond ``num_qubits[b]``, zero columns. Returns ``(B,)`` float64
     (``inf`` for a code with no logical qubits). The permutations come from ``generator``, or
     from ``keys`` (``(B,)`` int64, :mod:`rlsuite.keyed_random`) so that each code's estimate
-    does not depend on the batch it is in."""
+    does not depend on the batch it is in.
+
+    One batched row reduction serves both sides: ``Hz`` and ``Hx`` in each trial's order (the
+    kernels) and in the natural order (the row spaces the kernel vectors are tested against)."""
     if trials < 1:
         raise ValueError(f"trials must be >= 1, got {trials}")
     HX, HZ = gf2.as_batch(hx), gf2.as_batch(hz)
     if HX.shape[0] != HZ.shape[0] or HX.shape[2] != HZ.shape[2]:
         raise ValueError(f"hx {tuple(HX.shape)} and hz {tuple(HZ.shape)} do not match")
+    B, _, n = HX.shape
+    dev = HX.device
     if num_qubits is None:
-        num_qubits = torch.full((HX.shape[0],), HX.shape[2], dtype=torch.int64, device=HX.device)
+        num_qubits = torch.full((B,), n, dtype=torch.int64, device=dev)
+    num_qubits = num_qubits.to(dev)
     z_keys = None if keys is None else keyed_random.combine(keys, 1)
-    x_side = _side(HZ, HX, num_qubits, trials, generator, keys)  # X logicals: ker Hz \\ rowspace Hx
-    z_side = _side(HX, HZ, num_qubits, trials, generator, z_keys)
-    return torch.minimum(x_side, z_side)
+    # X logicals: ker Hz \ rowspace Hx; Z logicals: ker Hx \ rowspace Hz
+    x_order = _orders(num_qubits, n, trials, generator, keys)
+    z_order = _orders(num_qubits, n, trials, generator, z_keys)
+    m = max(HX.shape[1], HZ.shape[1])
+    pad = lambda t: torch.nn.functional.pad(t, (0, 0, 0, m - t.shape[1]))  # noqa: E731
+    HX, HZ = pad(HX), pad(HZ)
+    rep = lambda t: t.repeat_interleave(trials, dim=0)  # noqa: E731
+    natural = torch.arange(n, device=dev).expand(2 * B, n)
+    echelon = gf2.row_reduce(
+        torch.cat([rep(HZ), rep(HX), HX, HZ]), torch.cat([x_order, z_order, natural])
+    )
+    K = B * trials
+    kernels = gf2.RowEchelon(*(t[: 2 * K] for t in echelon))
+    basis, valid = gf2.kernel_of_echelon(kernels, torch.cat([rep(num_qubits)] * 2))
+    # the stabilisers of each kernel: Hx's echelon for the X side, Hz's for the Z side
+    index = torch.arange(B, device=dev).repeat_interleave(trials)
+    index = 2 * K + torch.cat([index, B + index])
+    stabilisers = gf2.RowEchelon(*(t[index] for t in echelon))
+    best = _lightest_logicals(basis, valid, stabilisers).reshape(2, B, trials).amin(2)
+    return torch.minimum(best[0], best[1])
 
 
 def exact_distance(code: CSSCode) -> int:

@@ -84,6 +84,8 @@ def row_reduce(
         empty = torch.full((B, m), -1, dtype=torch.int64, device=dev)
         return RowEchelon(H.clone(), empty, torch.zeros(B, dtype=torch.int64, device=dev))
     R = pack(H)  # (B, m, W)
+    if dev.type == "cpu":  # the same elimination in numpy: a fraction of torch's per-op cost
+        return _row_reduce_numpy(R, columns, n)
     rows = torch.arange(m, device=dev)
     batch = torch.arange(B, device=dev)
     used = torch.zeros(B, m, dtype=torch.bool, device=dev)  # rows that already hold a pivot
@@ -111,6 +113,43 @@ def row_reduce(
     return RowEchelon(unpack(R, n), pivots, used.sum(1))
 
 
+def _row_reduce_numpy(packed: torch.Tensor, columns: torch.Tensor | None, n: int) -> RowEchelon:
+    """:func:`row_reduce`'s loop in numpy (CPU): the same pivots, rows and order, step for step;
+    each step XORs the pivot row into only the rows that hold the pivot column's bit."""
+    R = packed.numpy().view(np.uint64).copy()
+    B, m, _ = R.shape
+    cols = np.broadcast_to(np.arange(n), (B, n)) if columns is None else columns.cpu().numpy()
+    word, shift = cols // _BITS, (cols % _BITS).astype(np.uint64)
+    batch = np.arange(B)
+    used = np.zeros((B, m), dtype=bool)
+    pivot_of_row = np.full((B, m), -1, dtype=np.int64)
+    order = np.full((B, m), m, dtype=np.int64)
+    one = np.uint64(1)
+    for step in range(n):
+        bit = ((R[batch, :, word[:, step]] >> shift[:, step, None]) & one).astype(bool)  # (B, m)
+        candidate = bit & ~used
+        has = candidate.any(1)
+        pivot_row = candidate.argmax(1)
+        bit[batch, pivot_row] = False
+        bit &= has[:, None]
+        b, r = np.nonzero(bit)
+        if len(b):
+            R[b, r] ^= R[b, pivot_row[b]]
+        found = batch[has]
+        used[found, pivot_row[found]] = True
+        pivot_of_row[found, pivot_row[found]] = cols[found, step]
+        order[found, pivot_row[found]] = step
+        if step % 8 == 7 and not ((R != 0).any(-1) & ~used).any():
+            break  # every nonzero row holds a pivot: the remaining columns change nothing
+    arrangement = np.argsort(order, axis=1, kind="stable")
+    R = np.take_along_axis(R, arrangement[:, :, None], axis=1)
+    pivots = np.take_along_axis(pivot_of_row, arrangement, axis=1)
+    reduced = unpack(torch.from_numpy(np.ascontiguousarray(R).view(np.int64)), n)
+    return RowEchelon(
+        reduced, torch.from_numpy(pivots), torch.from_numpy(used.sum(1).astype(np.int64))
+    )
+
+
 def rank(matrix: torch.Tensor | np.ndarray) -> torch.Tensor | int:
     """GF(2) rank: an int for a single numpy matrix, else a ``(B,)`` tensor."""
     r = row_reduce(matrix).rank
@@ -133,22 +172,29 @@ def kernel(
     dev = H.device
     if num_columns is None:
         num_columns = torch.full((B,), n, dtype=torch.int64, device=dev)
-    echelon = row_reduce(H, columns)
+    return kernel_of_echelon(row_reduce(H, columns), num_columns)
+
+
+def kernel_of_echelon(
+    echelon: RowEchelon, num_columns: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`kernel` from a :func:`row_reduce` result (``num_columns`` ``(B,)`` real columns)."""
     R, pivots, _ = echelon
+    B, m, n = R.shape
+    dev = R.device
     is_pivot = torch.zeros(B, n + 1, dtype=torch.bool, device=dev)
     is_pivot.scatter_(1, torch.where(pivots >= 0, pivots, n), True)
     is_pivot = is_pivot[:, :n]
     real = torch.arange(n, device=dev)[None, :] < num_columns[:, None]
     free = ~is_pivot & real  # (B, n)
-    # basis vector for free column f: e_f + Σ_rows with R[row, f] = 1 of e_{pivot(row)}
+    # basis vector for free column f: e_f + Σ_rows with R[row, f] = 1 of e_{pivot(row)}:
+    # contribution[b, f, pivot(row)] = R[b, row, f] (pivot columns are distinct; rows without
+    # a pivot go to a dropped column n)
+    target = torch.where(pivots >= 0, pivots, n)[:, None, :].expand(B, n, m)
+    contribution = torch.zeros(B, n, n + 1, dtype=torch.bool, device=dev)
+    contribution.scatter_(2, target, R.transpose(1, 2) & (pivots >= 0)[:, None, :])
     eye = torch.eye(n, dtype=torch.bool, device=dev).expand(B, n, n)
-    # R[:, row, f] for each free column f -> (B, n_f=n, m); map rows to their pivot columns
-    coeff = R.transpose(1, 2)  # (B, n, m): coeff[b, f, row]
-    pivot_onehot = torch.zeros(B, R.shape[1], n + 1, dtype=torch.bool, device=dev)
-    pivot_onehot.scatter_(2, torch.where(pivots >= 0, pivots, n)[:, :, None], True)
-    pivot_onehot = pivot_onehot[:, :, :n]  # (B, m, n)
-    contribution = torch.remainder(coeff.float() @ pivot_onehot.float(), 2.0)  # (B, n, n)
-    basis = (eye ^ contribution.bool()) & free[:, :, None] & real[:, None, :]
+    basis = (eye ^ contribution[:, :, :n]) & free[:, :, None] & real[:, None, :]
     return basis, free
 
 
@@ -157,6 +203,21 @@ def in_row_space(vectors: torch.Tensor, echelon: RowEchelon) -> torch.Tensor:
     against ``echelon`` of a batch of ``B`` matrices; returns ``(B, V)`` bool."""
     R, pivots, _ = echelon
     v, rows = pack(vectors), pack(R)  # (B, V, W), (B, m, W)
+    if v.device.type == "cpu":  # the same reduction in numpy, only on the rows it changes
+        words = v.numpy().view(np.uint64).copy()
+        basis, pivot = rows.numpy().view(np.uint64), pivots.numpy()
+        batch, one = np.arange(words.shape[0]), np.uint64(1)
+        for row in range(R.shape[1]):
+            p = pivot[:, row]
+            if not (p >= 0).any():
+                continue  # no pivot in this row of any matrix
+            q = np.maximum(p, 0)
+            shift = (q % _BITS).astype(np.uint64)
+            hit = ((words[batch, :, q // _BITS] >> shift[:, None]) & one).astype(bool)
+            hit &= (p >= 0)[:, None]
+            b, i = np.nonzero(hit)
+            words[b, i] ^= basis[b, row]
+        return torch.from_numpy(~(words != 0).any(-1))
     for row in range(R.shape[1]):
         p = pivots[:, row]
         hit = (_bit(v, p.clamp(min=0)) == 1) & (p >= 0)[:, None]  # (B, V)
