@@ -86,6 +86,13 @@ def row_reduce(
     R = pack(H)  # (B, m, W)
     if dev.type == "cpu":  # the same elimination in numpy: a fraction of torch's per-op cost
         return _row_reduce_numpy(R, columns, n)
+    return _row_reduce_torch(R, columns, n)
+
+
+def _row_reduce_torch(R: torch.Tensor, columns: torch.Tensor | None, n: int) -> RowEchelon:
+    """:func:`row_reduce`'s loop in torch on the packed rows ``R`` (any device)."""
+    B, m, _ = R.shape
+    dev = R.device
     rows = torch.arange(m, device=dev)
     batch = torch.arange(B, device=dev)
     used = torch.zeros(B, m, dtype=torch.bool, device=dev)  # rows that already hold a pivot
@@ -201,23 +208,31 @@ def kernel_of_echelon(
 def in_row_space(vectors: torch.Tensor, echelon: RowEchelon) -> torch.Tensor:
     """Whether each vector lies in the row space of the reduced matrix: ``vectors (B, V, n)``
     against ``echelon`` of a batch of ``B`` matrices; returns ``(B, V)`` bool."""
+    if vectors.device.type != "cpu":
+        return _in_row_space_torch(vectors, echelon)
     R, pivots, _ = echelon
     v, rows = pack(vectors), pack(R)  # (B, V, W), (B, m, W)
-    if v.device.type == "cpu":  # the same reduction in numpy, only on the rows it changes
-        words = v.numpy().view(np.uint64).copy()
-        basis, pivot = rows.numpy().view(np.uint64), pivots.numpy()
-        batch, one = np.arange(words.shape[0]), np.uint64(1)
-        for row in range(R.shape[1]):
-            p = pivot[:, row]
-            if not (p >= 0).any():
-                continue  # no pivot in this row of any matrix
-            q = np.maximum(p, 0)
-            shift = (q % _BITS).astype(np.uint64)
-            hit = ((words[batch, :, q // _BITS] >> shift[:, None]) & one).astype(bool)
-            hit &= (p >= 0)[:, None]
-            b, i = np.nonzero(hit)
-            words[b, i] ^= basis[b, row]
-        return torch.from_numpy(~(words != 0).any(-1))
+    # the same reduction as in torch, in numpy, XORing only the rows it changes
+    words = v.numpy().view(np.uint64).copy()
+    basis, pivot = rows.numpy().view(np.uint64), pivots.numpy()
+    batch, one = np.arange(words.shape[0]), np.uint64(1)
+    for row in range(R.shape[1]):
+        p = pivot[:, row]
+        if not (p >= 0).any():
+            continue  # no pivot in this row of any matrix
+        q = np.maximum(p, 0)
+        shift = (q % _BITS).astype(np.uint64)
+        hit = ((words[batch, :, q // _BITS] >> shift[:, None]) & one).astype(bool)
+        hit &= (p >= 0)[:, None]
+        b, i = np.nonzero(hit)
+        words[b, i] ^= basis[b, row]
+    return torch.from_numpy(~(words != 0).any(-1))
+
+
+def _in_row_space_torch(vectors: torch.Tensor, echelon: RowEchelon) -> torch.Tensor:
+    """:func:`in_row_space` in torch (any device)."""
+    R, pivots, _ = echelon
+    v, rows = pack(vectors), pack(R)  # (B, V, W), (B, m, W)
     for row in range(R.shape[1]):
         p = pivots[:, row]
         hit = (_bit(v, p.clamp(min=0)) == 1) & (p >= 0)[:, None]  # (B, V)
