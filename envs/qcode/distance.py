@@ -59,23 +59,26 @@ _FIRST_CANDIDATES = 32
 
 
 def _lightest_logicals(
-    basis: torch.Tensor, valid: torch.Tensor, stabilisers: gf2.RowEchelon
+    kernels: gf2.RowEchelon, num_qubits: torch.Tensor, stabilisers: gf2.RowEchelon
 ) -> torch.Tensor:
-    """(K,) the least weight of a vector of ``basis`` (``(K, n, n)``, rows where ``valid``)
-    outside the row space of ``stabilisers`` (inf when none is). The lightest
-    ``_FIRST_CANDIDATES`` of each batch entry are tested first: a logical among them is the
-    lightest logical, since every other vector weighs at least as much; the others are tested
-    only where none of them is logical."""
-    weight = torch.where(valid, basis.sum(-1).double(), INF)  # (K, n)
+    """(K,) the least weight of a basis vector of ``ker`` (the :func:`gf2.kernel` basis of each
+    echelon of ``kernels``) outside the row space of ``stabilisers`` (inf when none is). The
+    lightest ``_FIRST_CANDIDATES`` of each batch entry are built and tested first: a logical
+    among them is the lightest logical, since every other vector weighs at least as much; the
+    others are built and tested only where none of them is logical."""
+    weight = gf2.kernel_weights(kernels, num_qubits)  # (K, n), inf where no basis vector
     first = min(_FIRST_CANDIDATES, weight.shape[1])
     light, picked = torch.topk(weight, first, dim=1, largest=False, sorted=True)
-    chosen = basis.gather(1, picked[:, :, None].expand(-1, -1, basis.shape[2]))
+    chosen = gf2.kernel_vectors(kernels, picked)
     logical = ~gf2.in_row_space(chosen, stabilisers) & torch.isfinite(light)
     best = torch.where(logical, light, INF).amin(1)
     rest = torch.nonzero(~logical.any(1) & torch.isfinite(light[:, -1])).flatten()
     if len(rest):
+        basis, valid = gf2.kernel_of_echelon(
+            gf2.RowEchelon(*(t[rest] for t in kernels)), num_qubits[rest]
+        )
         echelon = gf2.RowEchelon(*(t[rest] for t in stabilisers))
-        outside = valid[rest] & ~gf2.in_row_space(basis[rest], echelon)
+        outside = valid & ~gf2.in_row_space(basis, echelon)
         best[rest] = torch.where(outside, weight[rest], INF).amin(1)
     return best
 
@@ -123,12 +126,12 @@ def estimate_distance(
     )
     K = B * trials
     kernels = gf2.RowEchelon(*(t[: 2 * K] for t in echelon))
-    basis, valid = gf2.kernel_of_echelon(kernels, torch.cat([rep(num_qubits)] * 2))
     # the stabilisers of each kernel: Hx's echelon for the X side, Hz's for the Z side
     index = torch.arange(B, device=dev).repeat_interleave(trials)
     index = 2 * K + torch.cat([index, B + index])
     stabilisers = gf2.RowEchelon(*(t[index] for t in echelon))
-    best = _lightest_logicals(basis, valid, stabilisers).reshape(2, B, trials).amin(2)
+    qubits = torch.cat([rep(num_qubits)] * 2)
+    best = _lightest_logicals(kernels, qubits, stabilisers).reshape(2, B, trials).amin(2)
     return torch.minimum(best[0], best[1])
 
 

@@ -50,6 +50,10 @@ def pack(bits: torch.Tensor) -> torch.Tensor:
     ``i`` of word ``w`` is entry ``64 w + i`` (bytes assembled little-endian, then viewed)."""
     n = bits.shape[-1]
     words = -(-n // _BITS)
+    if bits.device.type == "cpu" and np.little_endian:  # the same words from numpy's packbits
+        octets = np.packbits(bits.numpy().astype(bool), axis=-1, bitorder="little")
+        octets = np.pad(octets, [(0, 0)] * (octets.ndim - 1) + [(0, words * 8 - octets.shape[-1])])
+        return torch.from_numpy(np.ascontiguousarray(octets).view(np.int64))
     padded = torch.nn.functional.pad(bits.to(torch.uint8), (0, words * _BITS - n))
     weights = torch.tensor([1 << i for i in range(8)], dtype=torch.uint8, device=bits.device)
     octets = (padded.reshape(*bits.shape[:-1], words * 8, 8) * weights).sum(-1, dtype=torch.uint8)
@@ -180,6 +184,36 @@ def kernel(
     if num_columns is None:
         num_columns = torch.full((B,), n, dtype=torch.int64, device=dev)
     return kernel_of_echelon(row_reduce(H, columns), num_columns)
+
+
+def kernel_vectors(echelon: RowEchelon, free_columns: torch.Tensor) -> torch.Tensor:
+    """The kernel basis vectors of :func:`kernel` for the given free columns only:
+    ``free_columns`` ``(B, V)`` (each a free column of its matrix) -> ``(B, V, n)`` bool."""
+    R, pivots, _ = echelon
+    B, m, n = R.shape
+    V = free_columns.shape[1]
+    coeff = R.gather(2, free_columns[:, None, :].expand(B, m, V)).transpose(1, 2)  # (B, V, m)
+    target = torch.where(pivots >= 0, pivots, n)[:, None, :].expand(B, V, m)
+    vectors = torch.zeros(B, V, n + 1, dtype=torch.bool, device=R.device)
+    vectors.scatter_(2, target, coeff & (pivots >= 0)[:, None, :])
+    vectors.scatter_(2, free_columns[:, :, None], True)
+    return vectors[:, :, :n]
+
+
+def kernel_weights(echelon: RowEchelon, num_columns: torch.Tensor) -> torch.Tensor:
+    """``(B, n)`` float64: the weight of :func:`kernel`'s basis vector of each free column
+    (``1 +`` the pivot rows holding it), ``inf`` for pivot and padding columns."""
+    R, pivots, _ = echelon
+    B, _, n = R.shape
+    is_pivot = torch.zeros(B, n + 1, dtype=torch.bool, device=R.device)
+    is_pivot.scatter_(1, torch.where(pivots >= 0, pivots, n), True)
+    real = torch.arange(n, device=R.device)[None, :] < num_columns[:, None]
+    free = ~is_pivot[:, :n] & real
+    counts = (R & (pivots >= 0)[:, :, None]).sum(1, dtype=torch.int64).double()
+    return torch.where(free, 1.0 + counts, INF)
+
+
+INF = float("inf")
 
 
 def kernel_of_echelon(
