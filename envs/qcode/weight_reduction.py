@@ -382,7 +382,8 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
         The graphs of all Z checks are one graph on the nonzeros of ``Hz``; a check is
         connected when its vertices carry one component label. Fitting uses the bound ``J ≤
         (E − V + 1)·⌈(V − 6)/4⌉`` on the chords (each basis cycle is simple, so ``L ≤ V``, and
-        every chord shortens a cycle by 4) and the exact :meth:`fits` only where it fails."""
+        every chord shortens a cycle by 4), its failure without chords (``J = 0``), and the exact
+        :meth:`fits` only between the two."""
         hx, hz = code.hx, code.hz
         n, mx, mz = code.n, hx.shape[0], hz.shape[0]
         x_rows, x_cols = np.nonzero(hx)
@@ -424,6 +425,12 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             & (mx + cycles + chords <= self.max_checks)
             & (mz + weight - 1 <= self.max_checks)
         )
+        surely_not = (  # even without chords (J = 0) it does not fit
+            (n + edges > self.max_qubits)
+            | (mx + cycles > self.max_checks)
+            | (mz + weight - 1 > self.max_checks)
+        )
+        legal &= ~surely_not
         for c in np.flatnonzero(legal & ~surely_fits):
             legal[c] = self.fits(code, moves.Move.cone(int(c), "z"))
         return legal
