@@ -131,27 +131,30 @@ def _row_reduce_numpy(packed: torch.Tensor, columns: torch.Tensor | None, n: int
     B, m, _ = R.shape
     cols = np.broadcast_to(np.arange(n), (B, n)) if columns is None else columns.cpu().numpy()
     word, shift = cols // _BITS, (cols % _BITS).astype(np.uint64)
-    batch = np.arange(B)
+    active = np.arange(B)  # matrices with a nonzero row still lacking a pivot
     used = np.zeros((B, m), dtype=bool)
     pivot_of_row = np.full((B, m), -1, dtype=np.int64)
     order = np.full((B, m), m, dtype=np.int64)
     one = np.uint64(1)
     for step in range(n):
-        bit = ((R[batch, :, word[:, step]] >> shift[:, step, None]) & one).astype(bool)  # (B, m)
-        candidate = bit & ~used
+        a = active
+        bit = ((R[a, :, word[a, step]] >> shift[a, step, None]) & one).astype(bool)  # (A, m)
+        candidate = bit & ~used[a]
         has = candidate.any(1)
         pivot_row = candidate.argmax(1)
-        bit[batch, pivot_row] = False
+        bit[np.arange(len(a)), pivot_row] = False
         bit &= has[:, None]
-        b, r = np.nonzero(bit)
-        if len(b):
-            R[b, r] ^= R[b, pivot_row[b]]
-        found = batch[has]
-        used[found, pivot_row[found]] = True
-        pivot_of_row[found, pivot_row[found]] = cols[found, step]
-        order[found, pivot_row[found]] = step
-        if step % 8 == 7 and not ((R != 0).any(-1) & ~used).any():
-            break  # every nonzero row holds a pivot: the remaining columns change nothing
+        i, r = np.nonzero(bit)
+        if len(i):
+            R[a[i], r] ^= R[a[i], pivot_row[i]]
+        found, rows = a[has], pivot_row[has]
+        used[found, rows] = True
+        pivot_of_row[found, rows] = cols[found, step]
+        order[found, rows] = step
+        if step % 8 == 7:  # drop the matrices whose every nonzero row holds a pivot
+            active = a[((R[a] != 0).any(-1) & ~used[a]).any(1)]
+            if not len(active):
+                break  # the remaining columns change nothing
     arrangement = np.argsort(order, axis=1, kind="stable")
     R = np.take_along_axis(R, arrangement[:, :, None], axis=1)
     pivots = np.take_along_axis(pivot_of_row, arrangement, axis=1)
