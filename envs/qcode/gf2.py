@@ -62,6 +62,10 @@ def pack(bits: torch.Tensor) -> torch.Tensor:
 
 def unpack(words: torch.Tensor, n: int) -> torch.Tensor:
     """The inverse of :func:`pack`: bool ``(..., n)``."""
+    if words.device.type == "cpu" and np.little_endian:
+        octets = words.contiguous().numpy().view(np.uint8)
+        bits = np.unpackbits(octets, axis=-1, count=n, bitorder="little")
+        return torch.from_numpy(bits.view(bool))
     octets = words.contiguous().view(torch.uint8)
     shifts = torch.arange(8, dtype=torch.uint8, device=words.device)
     bits = (octets.unsqueeze(-1) >> shifts) & 1
