@@ -32,8 +32,14 @@ from rlsuite.vector import sample_legal
 
 #: code_key, n, mx, mz of the pipeline's final code before the step-cost work (commit f6c81bb)
 PIPELINE_KEY = {"key": 4277876149262076493, "n": 1904, "mx": 740, "mz": 1148}
-#: measured before the step-cost work (commit f6c81bb), same commands, on the same 2-core machine
-BEFORE = {"pipeline_seconds": 285.1, "pipeline_steps": 53}
+#: measured before the step-cost work (commit f6c81bb), same commands, on the same shared 2-core
+#: machine (load average 3–4)
+BEFORE = {
+    "pipeline_seconds": 285.1,
+    "pipeline_steps": 53,
+    "step_ms_median": 1575.9,
+    "step_ms_p90": 2196.1,
+}
 
 
 def pipeline_episode() -> dict[str, Any]:
