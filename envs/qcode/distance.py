@@ -53,9 +53,9 @@ def _orders(
     return torch.argsort(draws, dim=2).reshape(B * trials, n)
 
 
-#: the lightest kernel vectors of each trial tested first for being logical (the rest only for
-#: the trials where none of these is)
-_FIRST_CANDIDATES = 32
+#: how many of the lightest kernel vectors of each trial are tested for being logical in each
+#: round (the next round only for the trials where none was)
+_CANDIDATE_ROUNDS = (32, 256)
 
 
 def _lightest_logicals(
@@ -63,23 +63,23 @@ def _lightest_logicals(
 ) -> torch.Tensor:
     """(K,) the least weight of a basis vector of ``ker`` (the :func:`gf2.kernel` basis of each
     echelon of ``kernels``) outside the row space of ``stabilisers`` (inf when none is). The
-    lightest ``_FIRST_CANDIDATES`` of each batch entry are built and tested first: a logical
-    among them is the lightest logical, since every other vector weighs at least as much; the
-    others are built and tested only where none of them is logical."""
+    vectors are built and tested lightest first, in rounds of ``_CANDIDATE_ROUNDS`` and then
+    all, each round only for the trials where no earlier one found a logical: the first logical
+    found is the lightest, since every vector not yet tested weighs at least as much."""
     weight = gf2.kernel_weights(kernels, num_qubits)  # (K, n), inf where no basis vector
-    first = min(_FIRST_CANDIDATES, weight.shape[1])
-    light, picked = torch.topk(weight, first, dim=1, largest=False, sorted=True)
-    chosen = gf2.kernel_vectors(kernels, picked)
-    logical = ~gf2.in_row_space(chosen, stabilisers) & torch.isfinite(light)
-    best = torch.where(logical, light, INF).amin(1)
-    rest = torch.nonzero(~logical.any(1) & torch.isfinite(light[:, -1])).flatten()
-    if len(rest):
-        basis, valid = gf2.kernel_of_echelon(
-            gf2.RowEchelon(*(t[rest] for t in kernels)), num_qubits[rest]
-        )
-        echelon = gf2.RowEchelon(*(t[rest] for t in stabilisers))
-        outside = valid & ~gf2.in_row_space(basis, echelon)
-        best[rest] = torch.where(outside, weight[rest], INF).amin(1)
+    best = torch.full((weight.shape[0],), INF, dtype=torch.float64)
+    todo = torch.arange(weight.shape[0])
+    for size in (*_CANDIDATE_ROUNDS, weight.shape[1]):
+        size = min(size, weight.shape[1])
+        light, picked = torch.topk(weight[todo], size, dim=1, largest=False, sorted=True)
+        chosen = gf2.kernel_vectors(gf2.RowEchelon(*(t[todo] for t in kernels)), picked)
+        echelon = gf2.RowEchelon(*(t[todo] for t in stabilisers))
+        logical = ~gf2.in_row_space(chosen, echelon) & torch.isfinite(light)
+        best[todo] = torch.where(logical, light, INF).amin(1)
+        # trials with no logical yet and vectors left to test
+        todo = todo[~logical.any(1) & torch.isfinite(light[:, -1])]
+        if not len(todo) or size == weight.shape[1]:
+            break
     return best
 
 

@@ -171,7 +171,9 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
     ``info["distance_exact"]`` says which was used. The estimate's random information sets are
     keyed by a hash of the code's matrices (:func:`code_key`), not by the seed, episode and
     step: the same code always gets the same estimate, in any env, batch or episode, so the
-    same state and action always give the same reward.
+    same state and action always give the same reward. Each env caches the estimates and
+    action masks of the last 4096 codes it met by that key (a search that revisits a code
+    pays nothing); masks are read-only arrays.
 
     **Episode end.** Terminated on success (targets met), on failure (the distance estimate
     reaches 1) or on stop; truncated after ``max_steps`` moves.
