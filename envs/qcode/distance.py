@@ -67,8 +67,8 @@ def _lightest_logicals(
     all, each round only for the trials where no earlier one found a logical: the first logical
     found is the lightest, since every vector not yet tested weighs at least as much."""
     weight = gf2.kernel_weights(kernels, num_qubits)  # (K, n), inf where no basis vector
-    best = torch.full((weight.shape[0],), INF, dtype=torch.float64)
-    todo = torch.arange(weight.shape[0])
+    best = torch.full((weight.shape[0],), INF, dtype=torch.float64, device=weight.device)
+    todo = torch.arange(weight.shape[0], device=weight.device)
     for size in (*_CANDIDATE_ROUNDS, weight.shape[1]):
         size = min(size, weight.shape[1])
         light, picked = torch.topk(weight[todo], size, dim=1, largest=False, sorted=True)
