@@ -140,23 +140,27 @@ def _row_reduce_numpy(packed: torch.Tensor, columns: torch.Tensor | None, n: int
     pivot_of_row = np.full((B, m), -1, dtype=np.int64)
     order = np.full((B, m), m, dtype=np.int64)
     one = np.uint64(1)
+    free = np.ones((B, m), dtype=bool)  # ~used
+    positions = np.arange(B)
     for step in range(n):
         a = active
         bit = ((R[a, :, word[a, step]] >> shift[a, step, None]) & one).astype(bool)  # (A, m)
-        candidate = bit & ~used[a]
+        candidate = bit & free[a]
         has = candidate.any(1)
         pivot_row = candidate.argmax(1)
-        bit[np.arange(len(a)), pivot_row] = False
+        bit[positions, pivot_row] = False
         bit &= has[:, None]
         i, r = np.nonzero(bit)
         if len(i):
             R[a[i], r] ^= R[a[i], pivot_row[i]]
         found, rows = a[has], pivot_row[has]
         used[found, rows] = True
+        free[found, rows] = False
         pivot_of_row[found, rows] = cols[found, step]
         order[found, rows] = step
         if step % 8 == 7:  # drop the matrices whose every nonzero row holds a pivot
-            active = a[((R[a] != 0).any(-1) & ~used[a]).any(1)]
+            active = a[((R[a] != 0).any(-1) & free[a]).any(1)]
+            positions = np.arange(len(active))
             if not len(active):
                 break  # the remaining columns change nothing
     arrangement = np.argsort(order, axis=1, kind="stable")
