@@ -50,6 +50,10 @@ def pack(bits: torch.Tensor) -> torch.Tensor:
     ``i`` of word ``w`` is entry ``64 w + i`` (bytes assembled little-endian, then viewed)."""
     n = bits.shape[-1]
     words = -(-n // _BITS)
+    if bits.device.type == "cpu" and np.little_endian:  # the same words from numpy's packbits
+        octets = np.packbits(bits.numpy().astype(bool), axis=-1, bitorder="little")
+        octets = np.pad(octets, [(0, 0)] * (octets.ndim - 1) + [(0, words * 8 - octets.shape[-1])])
+        return torch.from_numpy(np.ascontiguousarray(octets).view(np.int64))
     padded = torch.nn.functional.pad(bits.to(torch.uint8), (0, words * _BITS - n))
     weights = torch.tensor([1 << i for i in range(8)], dtype=torch.uint8, device=bits.device)
     octets = (padded.reshape(*bits.shape[:-1], words * 8, 8) * weights).sum(-1, dtype=torch.uint8)
@@ -58,6 +62,10 @@ def pack(bits: torch.Tensor) -> torch.Tensor:
 
 def unpack(words: torch.Tensor, n: int) -> torch.Tensor:
     """The inverse of :func:`pack`: bool ``(..., n)``."""
+    if words.device.type == "cpu" and np.little_endian:
+        octets = words.contiguous().numpy().view(np.uint8)
+        bits = np.unpackbits(octets, axis=-1, count=n, bitorder="little")
+        return torch.from_numpy(bits.view(bool))
     octets = words.contiguous().view(torch.uint8)
     shifts = torch.arange(8, dtype=torch.uint8, device=words.device)
     bits = (octets.unsqueeze(-1) >> shifts) & 1
@@ -84,6 +92,15 @@ def row_reduce(
         empty = torch.full((B, m), -1, dtype=torch.int64, device=dev)
         return RowEchelon(H.clone(), empty, torch.zeros(B, dtype=torch.int64, device=dev))
     R = pack(H)  # (B, m, W)
+    if dev.type == "cpu":  # the same elimination in numpy: a fraction of torch's per-op cost
+        return _row_reduce_numpy(R, columns, n)
+    return _row_reduce_torch(R, columns, n)
+
+
+def _row_reduce_torch(R: torch.Tensor, columns: torch.Tensor | None, n: int) -> RowEchelon:
+    """:func:`row_reduce`'s loop in torch on the packed rows ``R`` (any device)."""
+    B, m, _ = R.shape
+    dev = R.device
     rows = torch.arange(m, device=dev)
     batch = torch.arange(B, device=dev)
     used = torch.zeros(B, m, dtype=torch.bool, device=dev)  # rows that already hold a pivot
@@ -111,6 +128,50 @@ def row_reduce(
     return RowEchelon(unpack(R, n), pivots, used.sum(1))
 
 
+def _row_reduce_numpy(packed: torch.Tensor, columns: torch.Tensor | None, n: int) -> RowEchelon:
+    """:func:`row_reduce`'s loop in numpy (CPU): the same pivots, rows and order, step for step;
+    each step XORs the pivot row into only the rows that hold the pivot column's bit."""
+    R = packed.numpy().view(np.uint64).copy()
+    B, m, _ = R.shape
+    cols = np.broadcast_to(np.arange(n), (B, n)) if columns is None else columns.cpu().numpy()
+    word, shift = cols // _BITS, (cols % _BITS).astype(np.uint64)
+    active = np.arange(B)  # matrices with a nonzero row still lacking a pivot
+    used = np.zeros((B, m), dtype=bool)
+    pivot_of_row = np.full((B, m), -1, dtype=np.int64)
+    order = np.full((B, m), m, dtype=np.int64)
+    one = np.uint64(1)
+    free = np.ones((B, m), dtype=bool)  # ~used
+    positions = np.arange(B)
+    for step in range(n):
+        a = active
+        bit = ((R[a, :, word[a, step]] >> shift[a, step, None]) & one).astype(bool)  # (A, m)
+        candidate = bit & free[a]
+        has = candidate.any(1)
+        pivot_row = candidate.argmax(1)
+        bit[positions, pivot_row] = False
+        bit &= has[:, None]
+        i, r = np.nonzero(bit)
+        if len(i):
+            R[a[i], r] ^= R[a[i], pivot_row[i]]
+        found, rows = a[has], pivot_row[has]
+        used[found, rows] = True
+        free[found, rows] = False
+        pivot_of_row[found, rows] = cols[found, step]
+        order[found, rows] = step
+        if step % 8 == 7:  # drop the matrices whose every nonzero row holds a pivot
+            active = a[((R[a] != 0).any(-1) & free[a]).any(1)]
+            positions = np.arange(len(active))
+            if not len(active):
+                break  # the remaining columns change nothing
+    arrangement = np.argsort(order, axis=1, kind="stable")
+    R = np.take_along_axis(R, arrangement[:, :, None], axis=1)
+    pivots = np.take_along_axis(pivot_of_row, arrangement, axis=1)
+    reduced = unpack(torch.from_numpy(np.ascontiguousarray(R).view(np.int64)), n)
+    return RowEchelon(
+        reduced, torch.from_numpy(pivots), torch.from_numpy(used.sum(1).astype(np.int64))
+    )
+
+
 def rank(matrix: torch.Tensor | np.ndarray) -> torch.Tensor | int:
     """GF(2) rank: an int for a single numpy matrix, else a ``(B,)`` tensor."""
     r = row_reduce(matrix).rank
@@ -133,28 +194,93 @@ def kernel(
     dev = H.device
     if num_columns is None:
         num_columns = torch.full((B,), n, dtype=torch.int64, device=dev)
-    echelon = row_reduce(H, columns)
+    return kernel_of_echelon(row_reduce(H, columns), num_columns)
+
+
+def kernel_vectors(echelon: RowEchelon, free_columns: torch.Tensor) -> torch.Tensor:
+    """The kernel basis vectors of :func:`kernel` for the given free columns only:
+    ``free_columns`` ``(B, V)`` (each a free column of its matrix) -> ``(B, V, n)`` bool."""
     R, pivots, _ = echelon
+    B, m, n = R.shape
+    V = free_columns.shape[1]
+    coeff = R.gather(2, free_columns[:, None, :].expand(B, m, V)).transpose(1, 2)  # (B, V, m)
+    target = torch.where(pivots >= 0, pivots, n)[:, None, :].expand(B, V, m)
+    vectors = torch.zeros(B, V, n + 1, dtype=torch.bool, device=R.device)
+    vectors.scatter_(2, target, coeff & (pivots >= 0)[:, None, :])
+    vectors.scatter_(2, free_columns[:, :, None], True)
+    return vectors[:, :, :n]
+
+
+def kernel_weights(echelon: RowEchelon, num_columns: torch.Tensor) -> torch.Tensor:
+    """``(B, n)`` float64: the weight of :func:`kernel`'s basis vector of each free column
+    (``1 +`` the pivot rows holding it), ``inf`` for pivot and padding columns."""
+    R, pivots, _ = echelon
+    B, _, n = R.shape
+    is_pivot = torch.zeros(B, n + 1, dtype=torch.bool, device=R.device)
+    is_pivot.scatter_(1, torch.where(pivots >= 0, pivots, n), True)
+    real = torch.arange(n, device=R.device)[None, :] < num_columns[:, None]
+    free = ~is_pivot[:, :n] & real
+    if R.device.type == "cpu":  # numpy adds the rows as uint8 vectors, far faster
+        rows = (pivots >= 0).numpy().astype(np.uint8)[:, :, None]
+        counts = np.add.reduce(R.numpy().view(np.uint8) * rows, axis=1, dtype=np.int64)
+        counts = torch.from_numpy(counts).double()
+    else:
+        counts = (R & (pivots >= 0)[:, :, None]).sum(1, dtype=torch.int64).double()
+    return torch.where(free, 1.0 + counts, INF)
+
+
+INF = float("inf")
+
+
+def kernel_of_echelon(
+    echelon: RowEchelon, num_columns: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`kernel` from a :func:`row_reduce` result (``num_columns`` ``(B,)`` real columns)."""
+    R, pivots, _ = echelon
+    B, m, n = R.shape
+    dev = R.device
     is_pivot = torch.zeros(B, n + 1, dtype=torch.bool, device=dev)
     is_pivot.scatter_(1, torch.where(pivots >= 0, pivots, n), True)
     is_pivot = is_pivot[:, :n]
     real = torch.arange(n, device=dev)[None, :] < num_columns[:, None]
     free = ~is_pivot & real  # (B, n)
-    # basis vector for free column f: e_f + Σ_rows with R[row, f] = 1 of e_{pivot(row)}
+    # basis vector for free column f: e_f + Σ_rows with R[row, f] = 1 of e_{pivot(row)}:
+    # contribution[b, f, pivot(row)] = R[b, row, f] (pivot columns are distinct; rows without
+    # a pivot go to a dropped column n)
+    target = torch.where(pivots >= 0, pivots, n)[:, None, :].expand(B, n, m)
+    contribution = torch.zeros(B, n, n + 1, dtype=torch.bool, device=dev)
+    contribution.scatter_(2, target, R.transpose(1, 2) & (pivots >= 0)[:, None, :])
     eye = torch.eye(n, dtype=torch.bool, device=dev).expand(B, n, n)
-    # R[:, row, f] for each free column f -> (B, n_f=n, m); map rows to their pivot columns
-    coeff = R.transpose(1, 2)  # (B, n, m): coeff[b, f, row]
-    pivot_onehot = torch.zeros(B, R.shape[1], n + 1, dtype=torch.bool, device=dev)
-    pivot_onehot.scatter_(2, torch.where(pivots >= 0, pivots, n)[:, :, None], True)
-    pivot_onehot = pivot_onehot[:, :, :n]  # (B, m, n)
-    contribution = torch.remainder(coeff.float() @ pivot_onehot.float(), 2.0)  # (B, n, n)
-    basis = (eye ^ contribution.bool()) & free[:, :, None] & real[:, None, :]
+    basis = (eye ^ contribution[:, :, :n]) & free[:, :, None] & real[:, None, :]
     return basis, free
 
 
 def in_row_space(vectors: torch.Tensor, echelon: RowEchelon) -> torch.Tensor:
     """Whether each vector lies in the row space of the reduced matrix: ``vectors (B, V, n)``
     against ``echelon`` of a batch of ``B`` matrices; returns ``(B, V)`` bool."""
+    if vectors.device.type != "cpu":
+        return _in_row_space_torch(vectors, echelon)
+    R, pivots, _ = echelon
+    v, rows = pack(vectors), pack(R)  # (B, V, W), (B, m, W)
+    # the same reduction as in torch, in numpy, XORing only the rows it changes
+    words = v.numpy().view(np.uint64).copy()
+    basis, pivot = rows.numpy().view(np.uint64), pivots.numpy()
+    batch, one = np.arange(words.shape[0]), np.uint64(1)
+    for row in range(R.shape[1]):
+        p = pivot[:, row]
+        if not (p >= 0).any():
+            continue  # no pivot in this row of any matrix
+        q = np.maximum(p, 0)
+        shift = (q % _BITS).astype(np.uint64)
+        hit = ((words[batch, :, q // _BITS] >> shift[:, None]) & one).astype(bool)
+        hit &= (p >= 0)[:, None]
+        b, i = np.nonzero(hit)
+        words[b, i] ^= basis[b, row]
+    return torch.from_numpy(~(words != 0).any(-1))
+
+
+def _in_row_space_torch(vectors: torch.Tensor, echelon: RowEchelon) -> torch.Tensor:
+    """:func:`in_row_space` in torch (any device)."""
     R, pivots, _ = echelon
     v, rows = pack(vectors), pack(R)  # (B, V, W), (B, m, W)
     for row in range(R.shape[1]):

@@ -123,7 +123,7 @@ def _derived(code: CSSCode, hx: np.ndarray, hz: np.ndarray, move: Move) -> CSSCo
     info: dict[str, object] = {"parent": code.name, "moves": history}
     if "k" in code.info:  # every move preserves k
         info["k"] = code.info["k"]
-    return CSSCode(hx, hz, name=f"{code.name}|{move}", info=info)
+    return CSSCode.trusted(hx, hz, name=f"{code.name}|{move}", info=info)
 
 
 def _index(value: int, size: int, what: str) -> int:
@@ -711,7 +711,7 @@ def cone_checks(code: CSSCode, checks: Sequence[int], side: Side = "z") -> CSSCo
     if "k" in code.info:
         info["k"] = code.info["k"]
     name = code.name + "".join(f"|{Move.cone(c, side)}" for c in chosen)
-    return CSSCode(hx, hz, name=name, info=info)
+    return CSSCode.trusted(hx, hz, name=name, info=info)
 
 
 def coned_weights(code: CSSCode, check: int, side: Side = "z") -> np.ndarray:

@@ -21,6 +21,8 @@ from rlsuite.envs.qcode import moves
 from rlsuite.envs.qcode.codes import load_code, named_code
 from rlsuite.envs.qcode.css import CSSCode
 from rlsuite.envs.qcode.distance import estimate_distance, exact_distance
+from scipy import sparse
+from scipy.sparse import csgraph
 
 from rlsuite import keyed_random
 from rlsuite.model import BatchState, ModelStep
@@ -31,6 +33,7 @@ SIDES = ("x", "z")
 LAYERS = tuple(range(moves.MIN_LAYERS, moves.MAX_LAYERS + 1))
 THICKEN_RULES = ("spread", "cone")
 HISTOGRAM_BINS = 16  # weights / degrees 1..15 and ≥ 16
+CACHE_SIZE = 4096  # codes whose action mask and distance estimate an env keeps (oldest out)
 
 
 def _resolve(code: str | Path | CSSCode) -> CSSCode:
@@ -44,7 +47,15 @@ def _resolve(code: str | Path | CSSCode) -> CSSCode:
 
 def code_key(code: CSSCode) -> int:
     """A 63-bit hash of a code's matrices (shapes and entries): the key of its distance
-    estimate, so the same code always gets the same estimate."""
+    estimate, so the same code always gets the same estimate (computed once per code object:
+    its matrices are read-only)."""
+    cached = code.__dict__.get("_code_key")
+    if cached is None:
+        cached = code.__dict__["_code_key"] = _content_hash(code)
+    return cached
+
+
+def _content_hash(code: CSSCode) -> int:
     digest = hashlib.blake2b(digest_size=8)
     for h in (code.hx, code.hz):
         digest.update(np.asarray(h.shape, dtype=np.int64).tobytes())
@@ -160,7 +171,9 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
     ``info["distance_exact"]`` says which was used. The estimate's random information sets are
     keyed by a hash of the code's matrices (:func:`code_key`), not by the seed, episode and
     step: the same code always gets the same estimate, in any env, batch or episode, so the
-    same state and action always give the same reward.
+    same state and action always give the same reward. Each env caches the estimates and
+    action masks of the last 4096 codes it met by that key (a search that revisits a code
+    pays nothing); masks are read-only arrays.
 
     **Episode end.** Terminated on success (targets met), on failure (the distance estimate
     reaches 1) or on stop; truncated after ``max_steps`` moves.
@@ -259,6 +272,8 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             exact_distance_max_qubits,
         )
         self._warned_no_qldpc = False
+        self._mask_cache: dict[int, np.ndarray] = {}
+        self._distance_cache: dict[int, float] = {}
         self._start_distances = [self._exact_or_estimate(c)[0] for c in self.starts]
         self._start_keys = [code_key(c) for c in self.starts]
         Q, C = self.max_qubits, self.max_checks
@@ -323,6 +338,108 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
         return "stop" if move is None else str(move)
 
     def _mask_one(self, code: CSSCode) -> np.ndarray:
+        """The action mask of ``code`` (read-only), cached by its content (:func:`code_key`):
+        the same array as :meth:`mask_reference`, computed with sparse overlaps and one
+        connected-components pass for the conings."""
+        key = code_key(code)
+        mask = self._mask_cache.get(key)
+        if mask is None:
+            mask = self._compute_mask(code)
+            mask.setflags(write=False)
+            if len(self._mask_cache) >= CACHE_SIZE:
+                self._mask_cache.pop(next(iter(self._mask_cache)))
+            self._mask_cache[key] = mask
+        return mask
+
+    def _compute_mask(self, code: CSSCode) -> np.ndarray:
+        Q, C = self.max_qubits, self.max_checks
+        mask = np.zeros(self.num_actions, dtype=bool)
+        n, mx, mz = code.n, code.hx.shape[0], code.hz.shape[0]
+        for s, side_matrix in enumerate((code.hx, code.hz)):
+            degree = side_matrix.sum(0, dtype=np.int64)  # copies: t - 1 new qubits and checks
+            fits = (n + degree - 1 <= Q) & (side_matrix.shape[0] + degree - 1 <= C)
+            mask[s * Q : s * Q + n] = (degree >= 2) & fits
+            weight = side_matrix.sum(1, dtype=np.int64)  # gauging: w - 3 new qubits and checks
+            fits = (n + weight - 3 <= Q) & (side_matrix.shape[0] + weight - 3 <= C)
+            offset = 2 * Q + s * C
+            mask[offset : offset + side_matrix.shape[0]] = (weight >= 4) & fits
+        offset = 2 * Q + 2 * C
+        mask[offset : offset + mz] = self._cone_mask(code)
+        offset += C
+        for a in range(self._blocks["thicken"]):
+            side, rest = divmod(a, len(LAYERS) * len(THICKEN_RULES))
+            ell = LAYERS[rest // len(THICKEN_RULES)]
+            # moves.predicted_size of a thickening, without checking the heights rule
+            if SIDES[side] == "z":
+                size = (n * ell + mx * (ell - 1), mx * ell, mz + n * (ell - 1))
+            else:
+                size = (n * ell + mz * (ell - 1), mx + n * (ell - 1), mz * ell)
+            mask[offset + a] = size[0] <= Q and max(size[1:]) <= C
+        mask[-1] = True
+        return mask
+
+    def _cone_mask(self, code: CSSCode) -> np.ndarray:
+        """``(mz,)``: which Z checks coning accepts (``moves.is_legal``: every X check meets
+        it in 0 or 2 qubits and its check graph is connected) and keeps within the padding.
+        The graphs of all Z checks are one graph on the nonzeros of ``Hz``; a check is
+        connected when its vertices carry one component label. Fitting uses the bound ``J ≤
+        (E − V + 1)·⌈(V − 6)/4⌉`` on the chords (each basis cycle is simple, so ``L ≤ V``, and
+        every chord shortens a cycle by 4), its failure without chords (``J = 0``), and the exact
+        :meth:`fits` only between the two."""
+        hx, hz = code.hx, code.hz
+        n, mx, mz = code.n, hx.shape[0], hz.shape[0]
+        x_rows, x_cols = np.nonzero(hx)
+        z_rows, z_cols = np.nonzero(hz)  # row-major: each check's vertices are contiguous
+        overlap = (
+            sparse.csr_matrix((np.ones(len(x_rows)), (x_rows, x_cols)), shape=(mx, n))
+            @ sparse.csr_matrix((np.ones(len(z_rows)), (z_rows, z_cols)), shape=(mz, n)).T
+        ).tocoo()  # (mx, mz) counts
+        odd_overlap = np.zeros(mz, dtype=bool)
+        odd_overlap[overlap.col[overlap.data != 2]] = True
+        edges = np.bincount(overlap.col, minlength=mz)  # E: X checks meeting each Z check
+        # triples (X check, Z vertex) sharing a qubit: Z vertices sorted by qubit
+        by_qubit = np.argsort(z_cols, kind="stable")
+        z_degree = np.bincount(z_cols, minlength=n)
+        first = np.concatenate([[0], np.cumsum(z_degree)])
+        reps = z_degree[x_cols]
+        x_of = np.repeat(x_rows, reps)
+        starts = np.repeat(first[x_cols], reps)
+        within = np.arange(len(x_of)) - np.repeat(np.cumsum(reps) - reps, reps)
+        vertex = by_qubit[starts + within]
+        check = z_rows[vertex]
+        order = np.lexsort((vertex, check, x_of))
+        pair = (x_of[order] * mz + check[order]).astype(np.int64)
+        vertex = vertex[order]
+        # consecutive triples of one (X check, Z check) pair with overlap 2 are an edge
+        same = pair[1:] == pair[:-1]
+        graph = sparse.coo_matrix(
+            (np.ones(int(same.sum())), (vertex[:-1][same], vertex[1:][same])),
+            shape=(len(z_rows), len(z_rows)),
+        )
+        _, labels = csgraph.connected_components(graph, directed=False)
+        pieces = np.bincount(np.unique(z_rows * len(z_rows) + labels) // len(z_rows), minlength=mz)
+        legal = ~odd_overlap & (pieces == 1)
+        weight = hz.sum(1, dtype=np.int64)  # V
+        cycles = edges - weight + 1
+        chords = cycles * np.maximum(-(-(weight - moves.CONE_WEIGHT) // 4), 0)
+        surely_fits = (
+            (n + edges + chords <= self.max_qubits)
+            & (mx + cycles + chords <= self.max_checks)
+            & (mz + weight - 1 <= self.max_checks)
+        )
+        surely_not = (  # even without chords (J = 0) it does not fit
+            (n + edges > self.max_qubits)
+            | (mx + cycles > self.max_checks)
+            | (mz + weight - 1 > self.max_checks)
+        )
+        legal &= ~surely_not
+        for c in np.flatnonzero(legal & ~surely_fits):
+            legal[c] = self.fits(code, moves.Move.cone(int(c), "z"))
+        return legal
+
+    def mask_reference(self, code: CSSCode) -> np.ndarray:
+        """The action mask of ``code`` from the move functions themselves (``moves.is_legal``
+        and ``fits`` per coning): slow, the definition :meth:`_mask_one` is tested against."""
         Q, C = self.max_qubits, self.max_checks
         mask = np.zeros(self.num_actions, dtype=bool)
         for s, side_matrix in enumerate((code.hx.astype(np.int64), code.hz.astype(np.int64))):
@@ -393,8 +510,23 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
         )
 
     def _estimate(self, codes: Sequence[CSSCode]) -> np.ndarray:
-        """Batched distance estimates, padded only to the largest code of the batch; each keyed
-        by its code's content (:func:`code_key`), so independent of the batch."""
+        """Distance estimates, each keyed by its code's content (:func:`code_key`), so
+        independent of the batch: looked up in the env's cache, the others computed as one
+        batch (:meth:`_estimate_batch`) and cached (the oldest of ``CACHE_SIZE`` dropped)."""
+        keys = [code_key(c) for c in codes]
+        found = {k: self._distance_cache[k] for k in keys if k in self._distance_cache}
+        missing = {k: c for k, c in zip(keys, codes, strict=True) if k not in found}
+        if missing:
+            values = self._estimate_batch(list(missing.values()))
+            for k, value in zip(missing, values, strict=True):
+                found[k] = float(value)
+                if len(self._distance_cache) >= CACHE_SIZE:
+                    self._distance_cache.pop(next(iter(self._distance_cache)))
+                self._distance_cache[k] = float(value)
+        return np.array([found[k] for k in keys], dtype=np.float64)
+
+    def _estimate_batch(self, codes: Sequence[CSSCode]) -> np.ndarray:
+        """Batched distance estimates, padded only to the largest code of the batch."""
         n = max(c.n for c in codes)
         m = max(max(c.hx.shape[0], c.hz.shape[0]) for c in codes)
         hx = np.zeros((len(codes), m, n), dtype=bool)
@@ -409,6 +541,7 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             num_qubits=qubits,
             trials=self.distance_trials,
             keys=torch.tensor([code_key(c) for c in codes], device=self.device),
+            check=False,  # CSSCode objects: validated, or built by moves that keep Hx·Hzᵀ = 0
         )
         return d.cpu().numpy()
 

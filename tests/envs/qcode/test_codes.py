@@ -419,7 +419,7 @@ def test_file_errors(tmp_path: Path) -> None:
     with pytest.raises(CodeError, match="hz= and hgp= are for alist files"):
         load_code(npz, hgp=True)
     (tmp_path / "junk.npz").write_text("not a zip")
-    with pytest.raises(CodeError, match=re.escape("cannot read as .npz")):
+    with pytest.raises(CodeError, match=re.escape("junk.npz: not an .npz archive")):
         load_code(tmp_path / "junk.npz")
     with pytest.raises(CodeError, match=re.escape("saved as .npz; got suffix '.np'")):
         save_code(steane(), tmp_path / "x.np")

@@ -32,7 +32,7 @@ def test_check_env_and_observations() -> None:
 
 @pytest.mark.parametrize("start", ["steane", "hgp:hamming:3", "toric:3"])
 def test_random_legal_moves_keep_the_code_valid(start: str) -> None:
-    """Every move keeps Hx·Hzᵀ = 0 (CSSCode validates it), k and binary matrices, grows n as
+    """Every move keeps Hx·Hzᵀ = 0 (checked here: moves skip CSSCode's validation), k and binary matrices, grows n as
     its definition says, and stays within the maxima. Targets no code here can meet
     (w_target = q_target = 1: with the defaults the Steane and toric codes already meet them,
     so every episode ended on its first move and nothing was checked) keep every episode going
@@ -59,6 +59,8 @@ def test_random_legal_moves_keep_the_code_valid(start: str) -> None:
                 continue
             assert (code.n, code.hx.shape[0], code.hz.shape[0]) == predicted[i]
             assert code.k == k0
+            # moves build their codes unvalidated (CSSCode.trusted): commutation checked here
+            assert not ((code.hx.astype(np.int64) @ code.hz.T.astype(np.int64)) % 2).any()
             assert (
                 set(np.unique(code.hx)) <= {0, 1} and code.hx.any(1).all() and code.hz.any(1).all()
             )
@@ -330,3 +332,36 @@ def test_a_checkpoint_keeps_ended_and_old_checkpoints_load_with_a_warning() -> N
     with pytest.warns(UserWarning, match="predates the search model"):
         restored.load_state_dict(old)
     assert restored.get_state().ended.tolist() == [False, True]
+
+
+@pytest.mark.parametrize("start", ["hgp:hamming:3", "toric:3", "steane"])
+def test_the_fast_masks_and_cached_distances_equal_the_reference_path(start: str) -> None:
+    """Over random legal episodes: every mask equals ``mask_reference`` (``moves.is_legal`` and
+    ``fits`` per coning) and every reported distance estimate equals a fresh, uncached one of the
+    same code; a cached mask is read-only."""
+    env = WeightReductionVectorEnv(
+        num_envs=4,
+        code=start,
+        growth=4,
+        max_steps=8,
+        w_target=1,
+        q_target=1,
+        exact_distance_max_qubits=0,
+    )
+    _, info = env.reset(seed=2)
+    rng = np.random.default_rng(3)
+    checked = 0
+    for _ in range(8):
+        masks = info["action_mask"].numpy()
+        for i, code in enumerate(env.codes):
+            np.testing.assert_array_equal(masks[i], env.mask_reference(code))
+            fresh = env._estimate_batch([code])[0]
+            assert env.distance[i] == fresh
+            checked += 1
+        with pytest.raises(ValueError, match="read-only"):
+            env._mask_one(env.codes[0])[0] = True
+        moves_left = masks[:, :-1].any(1)
+        masks = masks.copy()
+        masks[:, -1] = ~moves_left
+        _, _, _, _, info = env.step(sample_legal(masks, rng))
+    assert checked == 32
