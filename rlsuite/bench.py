@@ -116,7 +116,7 @@ def _check_arguments(env_id: str, num_envs: Sequence[int], device: str, min_seco
     """Every argument checked before any env is built (one-line errors naming the flag)."""
     from rlsuite.registry import ENVS
 
-    if env_id not in ENVS:
+    if env_id not in ENVS and env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(ENVS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ValueError(
@@ -198,9 +198,7 @@ def check_memory(
     kwargs = dict(env_kwargs or {})
 
     def native(n: int) -> Callable[[], Any]:
-        return lambda: gym.make_vec(
-            env_id, num_envs=n, vectorization_mode="vector_entry_point", device=device, **kwargs
-        )
+        return lambda: _batched_env(env_id, n, device, kwargs)
 
     small, large = (_measured_bytes(native(n)) for n in _MEASURED_SIZES)
     per_native = max((large - small) / (_MEASURED_SIZES[1] - _MEASURED_SIZES[0]), 0.0)
@@ -216,6 +214,15 @@ def check_memory(
             "choose fewer envs"
         )
     return estimate
+
+
+def _batched_env(env_id: str, num_envs: int, device: str, kwargs: dict[str, Any]) -> Any:
+    """The batched env rlsuite trains on: the id's native one, or for a gymnasium id without
+    one the single env in a Python loop (``SingleEnvBatch``, slower than SyncVectorEnv)."""
+    from rlsuite.config import EnvConfig
+    from rlsuite.training import make_env
+
+    return make_env(EnvConfig(id=env_id, kwargs=dict(kwargs)), num_envs=num_envs, device=device)
 
 
 def benchmark_env(
@@ -238,9 +245,7 @@ def benchmark_env(
         check_memory(env_id, max(num_envs), device=device, env_kwargs=kwargs)
     rows, masked, feasible = [], False, False
     for n in num_envs:
-        native = gym.make_vec(
-            env_id, num_envs=n, vectorization_mode="vector_entry_point", device=device, **kwargs
-        )
+        native = _batched_env(env_id, n, device, kwargs)
         sync = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", **kwargs)
         _, native_info = native.reset(seed=seed)
         _, sync_info = sync.reset(seed=seed)

@@ -124,6 +124,14 @@ def test_any_gymnasium_id_trains_and_evaluates(tmp_path: Path) -> None:
     assert row["episodes"] == 3 and row["mean_return"] >= 8  # CartPole pays 1 per step alive
 
 
+def test_bench_takes_any_gymnasium_id() -> None:
+    from rlsuite.bench import benchmark_env
+
+    result = benchmark_env("CartPole-v1", [1, 3], min_seconds=0.05)
+    assert [row["num_envs"] for row in result["results"]] == [1, 3]
+    assert all(row["native_steps_per_s"] > 0 and row["steps"] >= 1 for row in result["results"])
+
+
 def test_the_single_env_batch_seeds_like_rlsuite() -> None:
     from rlsuite.single_env_batch import SingleEnvBatch
 
