@@ -36,13 +36,18 @@ def _seconds(step: Callable[[], object], steps: int) -> float:
     return time.perf_counter() - start
 
 
+#: Steps measured at least per size, however long one step takes (a rate over a single step
+#: of a large batch would mostly time its first-step effects).
+MIN_STEPS = 5
+
+
 def _steps_within(step: Callable[[], object], min_seconds: float) -> tuple[int, float]:
     steps, start = 0, time.perf_counter()
     while True:
         step()
         steps += 1
         elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds:
+        if elapsed >= min_seconds and steps >= MIN_STEPS:
             return steps, elapsed
 
 

@@ -144,12 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="evaluate a run or checkpoint on held-out seeds")
     ev.add_argument("target", help="run directory or checkpoint file")
     ev.add_argument("--episodes", type=int, help="number of episodes (one per seed)")
-    ev.add_argument("--seeds", help="held-out seed range A:B (default: the config's eval.seeds)")
+    ev.add_argument(
+        "--seeds",
+        help="held-out seed range A:B, played whole unless --episodes is given (default: the "
+        "config's eval.seeds and eval.episodes)",
+    )
     ev.add_argument(
         "--baseline",
         dest="baselines",
         action="append",
-        help="a baseline to run on the same seeds (repeatable)",
+        help="a baseline to run on the same seeds (repeatable); given, the list replaces the "
+        "config's eval.baselines (repeat it to keep them)",
     )
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--threads", type=int, help="torch's CPU threads (default 1; rlsuite.threads)")

@@ -247,7 +247,9 @@ def evaluate(
     seed_range = parse_seed_range(
         seeds or eval_cfg.get("seeds", "1000:1010"), where="--seeds" if seeds else "eval.seeds"
     )
-    n = episodes if episodes is not None else eval_cfg.get("episodes", len(seed_range))
+    # an explicit --seeds range is played whole unless --episodes says otherwise
+    default_episodes = len(seed_range) if seeds else eval_cfg.get("episodes", len(seed_range))
+    n = episodes if episodes is not None else default_episodes
     if not isinstance(n, int) or n < 1:
         raise ConfigError(f"--episodes must be a positive int, got {n!r}")
     if n > len(seed_range):

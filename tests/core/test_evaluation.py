@@ -4,6 +4,7 @@ report (table and JSON), and the family plot hook."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -179,3 +180,32 @@ def test_agent_params_are_reported_in_the_table_and_json(tmp_path, capsys) -> No
     data = json.loads((tmp_path / "e.json").read_text())
     assert data[0]["agent_params"] == {"kwargs.batch_size": 64, "policy": "MlpPolicy"}
     assert data[1]["agent_params"] == {}
+
+
+def test_an_explicit_seed_range_is_played_whole(tmp_path) -> None:
+    """`--seeds 2000:2020` with a config of `eval.episodes: 10` plays all 20 seeds (it was cut
+    to 10 without a word); `--episodes` still picks the first N of the range."""
+    from rlsuite.cli import main
+    from rlsuite.config import load_config
+    from rlsuite.evaluation import evaluate
+    from rlsuite.training import train
+
+    config = load_config(
+        Path(__file__).resolve().parents[2] / "configs" / "sor" / "tsallis_inf.yaml",
+        [
+            "train.total_steps=20",
+            "eval.episodes=10",
+            "eval.seeds=1000:1010",
+            "eval.baselines=[]",
+            "env.kwargs.n=6",
+            "env.kwargs.sequence_length=4",
+        ],
+    )
+    run = train(config, tmp_path / "run", progress=False)
+    assert evaluate(run.path, seeds="2000:2020")[0].episodes == 20
+    assert evaluate(run.path, seeds="2000:2020", episodes=5)[0].episodes == 5
+    assert evaluate(run.path)[0].episodes == 10
+    assert (
+        main(["eval", str(run.path), "--seeds", "2000:2004", "--json", str(tmp_path / "e.json")])
+        == 0
+    )
