@@ -304,7 +304,8 @@ def evaluate(
         module = _baselines_module(env_id)
         for name in baselines:
             if hasattr(module, "episode_results"):
-                rows.append(_row(name, module.episode_results(name, make, eval_seeds)))
+                label = module.describe(name, make) if hasattr(module, "describe") else name
+                rows.append(_row(label, module.episode_results(name, make, eval_seeds)))
             else:
                 base_returns = module.episode_returns(name, make, eval_seeds)
                 rows.append(_row(name, EpisodeResults(base_returns, agent_results.lengths)))

@@ -41,6 +41,17 @@ def expand_baselines(names: Sequence[str], grid_size: int = len(DEFAULT_ETA_GRID
     return out
 
 
+def describe(name: str, make_env: Callable[[int], ThreeBodyVectorEnv]) -> str:
+    """The table's label of baseline ``name``: ``fixed:k`` with its η, e.g. ``fixed:3 (η=0.001)``."""
+    env = make_env(1)
+    return f"{name} (η={float(env.eta_grid[_action(name, env)]):.3g})"
+
+
+def _fixed_index(policy: str) -> int:
+    """``k`` of a ``fixed:k`` row, labelled or not (``"fixed:3 (η=0.001)"`` → 3)."""
+    return int(policy.split()[0].split(":", 1)[1])
+
+
 def _action(name: str, env: ThreeBodyVectorEnv) -> int:
     size = env.single_action_space.n
     if name.startswith("fixed:"):
@@ -85,7 +96,7 @@ def plot_evaluation(rows: Sequence[EvalRow], path: str | Path) -> None:
         )
 
     fixed = sorted(
-        (r for r in rows if r.policy.startswith("fixed:")), key=lambda r: int(r.policy[6:])
+        (r for r in rows if r.policy.startswith("fixed:")), key=lambda r: _fixed_index(r.policy)
     )
     others = [r for r in rows if not r.policy.startswith("fixed:")]
     fig, ax = plt.subplots(figsize=(6.4, 4.8))

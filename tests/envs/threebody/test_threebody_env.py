@@ -390,3 +390,15 @@ def test_docstring_example_with_a_system_of_your_own() -> None:
     assert obs.shape == (4 * 2 + 1,) and single.action_space == gym.spaces.Discrete(1)
     _, _, _, _, info = single.step(0)
     assert info["time"] == pytest.approx(0.5) and info["eta"] == pytest.approx(0.02)
+
+
+def test_fixed_baselines_are_labelled_with_their_eta() -> None:
+    from rlsuite.envs.threebody import baselines
+    from rlsuite.envs.threebody.vector import ThreeBodyVectorEnv
+
+    def make(n: int) -> ThreeBodyVectorEnv:
+        return ThreeBodyVectorEnv(n)
+
+    labels = [baselines.describe(f"fixed:{k}", make) for k in (0, 9)]
+    assert labels == ["fixed:0 (η=0.0001)", "fixed:9 (η=0.1)"]
+    assert baselines._fixed_index(labels[1]) == 9 and baselines._fixed_index("fixed:4") == 4
