@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -180,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--plot",
-        help="where to write the family's evaluation plot (PNG; default: RUN_DIR/eval/evaluation.png "
+        help="where to write the family's evaluation plot (PNG; default: RUN_DIR/eval/evaluation.png, "
+        "evaluation-KEY=VALUE.png with --env-kwarg; "
         "for families that draw one, e.g. three-body energy error against cost)",
     )
 
@@ -379,8 +381,14 @@ def _run(args: argparse.Namespace) -> int:
         if args.json_out:
             write_json(rows, args.json_out)
         target = Path(args.target)
+        # evaluations under other env kwargs get their own plot (e.g. integrator=leapfrog)
+        tag = "".join(
+            "-" + re.sub(r"[^A-Za-z0-9_.=-]+", "_", item) for item in sorted(args.env_kwargs)
+        )
         default = (
-            target / "eval" / "evaluation.png" if target.is_dir() else target.with_suffix(".png")
+            target / "eval" / f"evaluation{tag}.png"
+            if target.is_dir()
+            else target.with_name(f"{target.stem}{tag}.png")
         )
         written = write_plot(env_id, rows, args.plot or default)
         if written is not None:

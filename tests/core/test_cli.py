@@ -494,3 +494,28 @@ def test_rllib_agents_declare_that_they_use_ray() -> None:
     from rlsuite.integrations.rllib import RLlibDQN, RLlibPPO
 
     assert RLlibPPO.uses_ray and RLlibDQN.uses_ray
+
+
+def test_an_eval_with_env_kwargs_writes_its_own_plot(tmp_path) -> None:
+    """The three-body plot of an evaluation under --env-kwarg overrides does not overwrite the
+    plain evaluation's (it is named after the overrides)."""
+    pytest.importorskip("stable_baselines3")
+    config = tmp_path / "tb.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "env": {"id": "rlsuite/ThreeBody-v0", "num_envs": 2, "kwargs": {"max_steps": 2}},
+                "agent": {"name": "sb3.DQN", "params": {"kwargs": {"learning_starts": 4}}},
+                "train": {"total_steps": 8, "checkpoint_every": 8, "log_every": 4},
+                "eval": {"episodes": 2, "seeds": "1000:1002"},
+            }
+        )
+    )
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--run-dir", str(run), "--no-progress"]) == 0
+    assert main(["eval", str(run), "--baseline", "fixed:9"]) == 0
+    assert (
+        main(["eval", str(run), "--baseline", "fixed:9", "--env-kwarg", "integrator=leapfrog"]) == 0
+    )
+    plots = sorted(p.name for p in (run / "eval").glob("*.png"))
+    assert plots == ["evaluation-integrator=leapfrog.png", "evaluation.png"]
