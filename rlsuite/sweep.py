@@ -47,8 +47,10 @@ import os
 import re
 import shutil
 import socket
+import sys
+import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -642,22 +644,54 @@ def run_sweep(
 def connect(address: str | None, num_cpus: int | None = None) -> None:
     """``ray.init`` for a sweep: the cluster at ``address`` (else ``RAY_ADDRESS``), or an embedded
     local instance with ``num_cpus`` CPUs. A failed connection is a one-line
-    :class:`ConfigError` that names the address and the usual fix."""
+    :class:`ConfigError` that names the address and the usual fix; the retry warnings Ray's
+    core prints meanwhile (one a second for ~20 s) are held back, and shown only on success."""
     import ray
 
+    target = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"address": address} if address else {}
-    if not address and not os.environ.get("RAY_ADDRESS"):
+    if not target:
         kwargs["num_cpus"] = num_cpus
-    try:
-        ray.init(**kwargs)
-    except Exception as err:  # Ray raises ConnectionError, RuntimeError and its own types
-        where = address or os.environ.get("RAY_ADDRESS") or "a new local instance"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        raise ConfigError(
-            f"cannot connect to Ray at {where} ({type(err).__name__}: {first}); a cluster "
-            "started with 'ray start --head' (Ray >= 2.60) wants token authentication: set "
-            "RAY_AUTH_MODE=token and the head's token for this driver (README, 'Scale out on Ray')"
-        ) from err
+        ray.init(**kwargs)  # a local instance: its processes keep this process's stderr
+        return
+    with _held_stderr() as held:
+        try:
+            ray.init(**kwargs)
+        except Exception as err:  # Ray raises ConnectionError, RuntimeError and its own types
+            retries = held.read().count(b"\n")
+            first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise ConfigError(
+                f"cannot connect to Ray at {target} ({type(err).__name__}: {first}; "
+                f"{retries} lines of Ray's retry log held back); a cluster started with 'ray "
+                "start --head' (Ray >= 2.60) wants token authentication: set "
+                "RAY_AUTH_MODE=token and the head's token for this driver (README, 'Scale out "
+                "on Ray')"
+            ) from err
+        log = held.read()
+    sys.stderr.buffer.write(log)  # connected: nothing is lost
+    sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _held_stderr() -> Iterator[Any]:
+    """Point file descriptor 2 (where Ray's C++ core logs) at a temporary file meanwhile;
+    yields a reader of what was written there."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+
+        class Held:
+            def read(self) -> bytes:
+                capture.seek(0)
+                return capture.read()
+
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield Held()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _trial_spec(spec: SweepSpec) -> dict[str, Any]:
