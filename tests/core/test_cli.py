@@ -235,7 +235,7 @@ def test_three_body_eval_reports_metric_quartiles_and_writes_the_plot(tmp_path, 
     assert "energy_error" in out and "total_force_evaluations" in out
     assert (run / "eval" / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
     rows = json.loads((tmp_path / "e.json").read_text())
-    assert [r["policy"] for r in rows] == ["tsallis_inf", "fixed:9", "fixed:8"]
+    assert [r["policy"] for r in rows] == ["tsallis_inf", "fixed:9 (η=0.1)", "fixed:8 (η=0.0464)"]
     q25, median, q75 = rows[1]["metrics"]["total_force_evaluations"]
     assert q25 <= median <= q75 and median >= 2  # ≥ one force evaluation per step
     # the same agent transferred to the leapfrog integrator, for this evaluation only
