@@ -286,6 +286,9 @@ def evaluate(
     if baselines:  # unknown names fail now, not after the agent's episodes
         baselines = check_baselines(env_id, baselines, make, eval_seeds[0])
     env = make(len(eval_seeds))
+    held_out = getattr(env, "evaluation_note", None)  # what held-out seeds do not hold out
+    if held_out:
+        notes.append(held_out)
     agent = agent_cls(env, agent_config, seed=int(meta.get("seed", 0)))
     agent.restore(tensors)
     agent_results = run_agent_episodes(agent, env, eval_seeds)

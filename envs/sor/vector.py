@@ -422,6 +422,13 @@ length (default: its length). ``device`` must be CPU. Observation ranges: ``cont
 
 {_SOR_SECTIONS}"""
 
+    #: ``rlsuite eval`` reports this beside the results: the seeds vary nothing here.
+    evaluation_note = (
+        "SOR-SparseSequence replays the same user systems (matrices= and rhs=) for every seed: "
+        "held-out seeds do not hold out systems; evaluate on a sequence the agent did not train on "
+        "(--env-kwarg matrices=...)"
+    )
+
     family: SparseSequenceFamily
 
     def __init__(

@@ -66,3 +66,36 @@ def test_distance_of_a_non_commuting_pair_is_refused() -> None:
         estimate_distance(hx, hz, trials=4, generator=torch.Generator().manual_seed(0))
     good = torch.tensor([[1, 1, 1, 1]])
     assert float(estimate_distance(good, good, trials=8)[0]) == 2.0
+
+
+def test_eval_on_a_sparse_sequence_says_the_seeds_replay_the_same_systems(tmp_path) -> None:
+    import scipy.sparse as sp
+    import yaml
+    from scipy.io import mmwrite
+
+    from rlsuite.cli import main
+
+    path = tmp_path / "a.mtx"
+    mmwrite(str(path), sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(8, 8), format="csr"))
+    config = {
+        "env": {
+            "id": "rlsuite/SOR-SparseSequence-v0",
+            "kwargs": {"matrices": [str(path)], "sequence_length": 2},
+        },
+        "agent": {"name": "tsallis_inf"},
+        "train": {"total_steps": 4, "checkpoint_every": 4, "log_every": 2},
+        "eval": {"episodes": 2, "seeds": "1000:1002"},
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert main(["train", str(tmp_path / "c.yaml"), "--run-dir", str(tmp_path / "run"),
+                 "--no-progress"]) == 0  # fmt: skip
+    out = tmp_path / "e.json"
+    assert main(["eval", str(tmp_path / "run"), "--json", str(out)]) == 0
+    import json
+
+    row = json.loads(out.read_text())[0]  # the agent's row
+        json.loads(out.read_text())["rows"]
+        if isinstance(json.loads(out.read_text()), dict)
+        else json.loads(out.read_text())[:1]
+    )
+    assert any("replays the same user systems" in note for note in row["notes"])
