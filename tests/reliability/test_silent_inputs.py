@@ -94,8 +94,4 @@ def test_eval_on_a_sparse_sequence_says_the_seeds_replay_the_same_systems(tmp_pa
     import json
 
     row = json.loads(out.read_text())[0]  # the agent's row
-        json.loads(out.read_text())["rows"]
-        if isinstance(json.loads(out.read_text()), dict)
-        else json.loads(out.read_text())[:1]
-    )
     assert any("replays the same user systems" in note for note in row["notes"])
