@@ -354,7 +354,7 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
     def _compute_mask(self, code: CSSCode) -> np.ndarray:
         Q, C = self.max_qubits, self.max_checks
         mask = np.zeros(self.num_actions, dtype=bool)
-        n, mx, mz = code.n, code.hx.shape[0], code.hz.shape[0]
+        n, mz = code.n, code.hz.shape[0]
         for s, side_matrix in enumerate((code.hx, code.hz)):
             degree = side_matrix.sum(0, dtype=np.int64)  # copies: t - 1 new qubits and checks
             fits = (n + degree - 1 <= Q) & (side_matrix.shape[0] + degree - 1 <= C)
@@ -366,17 +366,24 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
         offset = 2 * Q + 2 * C
         mask[offset : offset + mz] = self._cone_mask(code)
         offset += C
-        for a in range(self._blocks["thicken"]):
+        mask[offset : offset + self._blocks["thicken"]] = self._thicken_mask(code)
+        mask[-1] = True
+        return mask
+
+    def _thicken_mask(self, code: CSSCode) -> np.ndarray:
+        """Which thickenings (side × layers × heights rule) keep ``code`` within the padding:
+        :func:`moves.predicted_size` of a thickening, without checking the heights rule."""
+        n, mx, mz = code.n, code.hx.shape[0], code.hz.shape[0]
+        legal = np.zeros(self._blocks["thicken"], dtype=bool)
+        for a in range(len(legal)):
             side, rest = divmod(a, len(LAYERS) * len(THICKEN_RULES))
             ell = LAYERS[rest // len(THICKEN_RULES)]
-            # moves.predicted_size of a thickening, without checking the heights rule
             if SIDES[side] == "z":
                 size = (n * ell + mx * (ell - 1), mx * ell, mz + n * (ell - 1))
             else:
                 size = (n * ell + mz * (ell - 1), mx + n * (ell - 1), mz * ell)
-            mask[offset + a] = size[0] <= Q and max(size[1:]) <= C
-        mask[-1] = True
-        return mask
+            legal[a] = size[0] <= self.max_qubits and max(size[1:]) <= self.max_checks
+        return legal
 
     def _cone_mask(self, code: CSSCode) -> np.ndarray:
         """``(mz,)``: which Z checks coning accepts (``moves.is_legal``: every X check meets
@@ -455,16 +462,7 @@ class WeightReductionVectorEnv(BatchedVectorEnv):
             move = moves.Move.cone(c, "z")
             mask[offset + c] = moves.is_legal(code, move) and self.fits(code, move)
         offset += C
-        n, mx, mz = code.n, code.hx.shape[0], code.hz.shape[0]
-        for a in range(self._blocks["thicken"]):
-            side, rest = divmod(a, len(LAYERS) * len(THICKEN_RULES))
-            ell = LAYERS[rest // len(THICKEN_RULES)]
-            # moves.predicted_size of a thickening, without checking the heights rule
-            if SIDES[side] == "z":
-                size = (n * ell + mx * (ell - 1), mx * ell, mz + n * (ell - 1))
-            else:
-                size = (n * ell + mz * (ell - 1), mx + n * (ell - 1), mz * ell)
-            mask[offset + a] = size[0] <= Q and max(size[1:]) <= C
+        mask[offset : offset + self._blocks["thicken"]] = self._thicken_mask(code)
         mask[-1] = True
         return mask
 
